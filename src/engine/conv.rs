@@ -1,0 +1,170 @@
+//! 3x3 convolution (stride 1, zero padding 1) as im2col + GEMM on [`Padded`] maps.
+//!
+//! Output position `q = y*(W+2) + x` (x runs over the padded width; the two extra columns
+//! are garbage and are zeroed) reads input `q + dy*(W+2) + dx`, so each im2col row is a
+//! plain `memcpy` of a shifted slice. Positions are cut into column tiles small enough to
+//! stay in cache; each worker thread owns one tile buffer and handles every
+//! `threads`-th tile with a single-threaded GEMM, so results do not depend on scheduling.
+//!
+//! The same routine computes the input gradient of a convolution: it is a convolution of
+//! the output gradient with the kernels flipped in space and transposed in channels.
+
+use super::gemm::{extent, gemm_raw};
+use crate::tensor::Padded;
+use rayon::prelude::*;
+
+/// Weights of one 3x3 convolution in the two layouts the forward and backward passes use.
+#[derive(Clone, Debug)]
+pub struct ConvWeights {
+    pub cin: usize,
+    pub cout: usize,
+    /// Forward kernels, `[cin*9][cout]`: element `(ci*9 + ky*3 + kx)*cout + o` = W[o][ci][ky][kx].
+    pub forward: Vec<f32>,
+    /// Backward kernels, `[cout*9][cin]`: element `(o*9 + ky*3 + kx)*cin + ci` = W[o][ci][2-ky][2-kx].
+    pub backward: Vec<f32>,
+    pub bias: Vec<f32>,
+}
+
+impl ConvWeights {
+    /// From OIHW weights `[cout][cin][3][3]` and a bias `[cout]`.
+    pub fn from_oihw(cout: usize, cin: usize, oihw: &[f32], bias: Vec<f32>) -> Self {
+        assert_eq!(oihw.len(), cout * cin * 9);
+        assert_eq!(bias.len(), cout);
+        let mut forward = vec![0.0; cin * 9 * cout];
+        let mut backward = vec![0.0; cout * 9 * cin];
+        for o in 0..cout {
+            for ci in 0..cin {
+                for k in 0..9 {
+                    let v = oihw[(o * cin + ci) * 9 + k];
+                    forward[(ci * 9 + k) * cout + o] = v;
+                    backward[(o * 9 + (8 - k)) * cin + ci] = v;
+                }
+            }
+        }
+        ConvWeights {
+            cin,
+            cout,
+            forward,
+            backward,
+            bias,
+        }
+    }
+}
+
+/// What happens to each output value after the product.
+#[derive(Clone, Copy)]
+pub enum Epilogue<'a> {
+    /// Add the per-channel bias, then ReLU (forward pass).
+    BiasRelu(&'a [f32]),
+    /// Nothing (input gradient).
+    Linear,
+}
+
+/// Target bytes of one im2col tile; tiles of deep layers are widened to at least
+/// `MIN_TILE` columns so the packed kernels are reused over enough positions.
+const TILE_FLOATS: usize = 1 << 20;
+const MIN_TILE: usize = 512;
+const MAX_TILE: usize = 4096;
+
+#[derive(Clone, Copy)]
+struct SendPtr(*mut f32);
+// SAFETY: workers write disjoint column ranges of the output (see `conv3x3`).
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
+
+/// `out = epilogue(conv3x3(input, kernels))`, where `kernels` is `[input.channels*9][cout]`.
+pub fn conv3x3(input: &Padded, kernels: &[f32], out: &mut Padded, epilogue: Epilogue) {
+    let (cin, h, w) = input.shape();
+    let cout = out.channels;
+    assert_eq!((out.height, out.width), (h, w), "conv3x3: spatial shape");
+    let k = cin * 9;
+    assert_eq!(kernels.len(), k * cout, "conv3x3: kernel shape");
+    if let Epilogue::BiasRelu(b) = epilogue {
+        assert_eq!(b.len(), cout);
+    }
+    let row = input.row();
+    let plane = input.plane();
+    let positions = h * row;
+    let threads = rayon::current_num_threads().max(1);
+    let tile = (TILE_FLOATS / k)
+        .clamp(MIN_TILE, MAX_TILE)
+        .min(positions.div_ceil(threads).next_multiple_of(16))
+        .max(16);
+    let tiles = positions.div_ceil(tile);
+    let offsets: [usize; 9] = std::array::from_fn(|i| (i / 3) * row + i % 3);
+    let dst = SendPtr(out.data.as_mut_ptr());
+    let dst_len = out.data.len();
+    // Output position q is stored at q + row + 1 (its place in the padded output).
+    assert!(extent(row + 1, cout, positions, plane, 1) < dst_len);
+    let src = &input.data;
+
+    (0..threads.min(tiles)).into_par_iter().for_each(|worker| {
+        let dst = dst;
+        let mut col = vec![0.0f32; k * tile];
+        for t in (worker..tiles).step_by(threads) {
+            let q0 = t * tile;
+            let n = tile.min(positions - q0);
+            for ci in 0..cin {
+                for (kk, off) in offsets.iter().enumerate() {
+                    let s = ci * plane + q0 + off;
+                    col[(ci * 9 + kk) * tile..][..n].copy_from_slice(&src[s..s + n]);
+                }
+            }
+            // SAFETY: the bounds were checked above for the whole output; tile t writes
+            // only columns q0..q0+n of every channel, disjoint from every other tile, and
+            // `col`/`kernels` are separate allocations from `out`.
+            unsafe {
+                let d = dst.0.add(row + 1 + q0);
+                gemm_raw(
+                    cout,
+                    n,
+                    k,
+                    d,
+                    plane,
+                    1,
+                    false,
+                    kernels.as_ptr(),
+                    1,
+                    cout,
+                    col.as_ptr(),
+                    tile,
+                    1,
+                    1.0,
+                    1,
+                );
+                for o in 0..cout {
+                    let chunk = std::slice::from_raw_parts_mut(d.add(o * plane), n);
+                    finish_tile(chunk, q0 % row, w, row, epilogue, o);
+                }
+            }
+        }
+    });
+}
+
+/// Applies the epilogue to one channel's tile and zeroes the garbage columns (x >= w).
+#[inline]
+fn finish_tile(chunk: &mut [f32], mut x: usize, w: usize, row: usize, epilogue: Epilogue, o: usize) {
+    match epilogue {
+        Epilogue::BiasRelu(bias) => {
+            let b = bias[o];
+            for v in chunk.iter_mut() {
+                *v = if x < w { (*v + b).max(0.0) } else { 0.0 };
+                x += 1;
+                if x == row {
+                    x = 0;
+                }
+            }
+        }
+        Epilogue::Linear => {
+            for v in chunk.iter_mut() {
+                if x >= w {
+                    *v = 0.0;
+                }
+                x += 1;
+                if x == row {
+                    x = 0;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,268 @@
+//! The feature engine: VGG-19 forward to any set of ReLU outputs and the gradient with
+//! respect to the input image (no weight gradients), on the CPU.
+//!
+//! [`FeatureNet`] is the backend boundary the pipeline talks to; [`CpuVgg19`] is the first
+//! backend. Its building blocks ([`conv`], [`pool`]) are checked against the naive f64
+//! oracles in [`reference`].
+
+pub mod conv;
+pub mod gemm;
+pub mod pool;
+pub mod reference;
+
+use crate::tensor::{FeatureMap, Padded};
+use crate::vgg::{Layer, Vgg19Weights, CONVS};
+use crate::{Error, Result};
+use conv::{conv3x3, ConvWeights, Epilogue};
+pub use pool::Pooling;
+use std::collections::HashMap;
+
+/// What the style-transfer pipeline needs from a network backend.
+pub trait FeatureNet {
+    /// Runs the network on `image` (`3 x height x width`, network input space) up to the
+    /// deepest of `layers` and returns their features in the order asked.
+    fn forward(&mut self, image: &[f32], height: usize, width: usize, layers: &[Layer]) -> Result<Vec<FeatureMap>>;
+    /// Gradient with respect to the image of the last [`FeatureNet::forward`], given
+    /// gradients at some of its layers (summed where several contribute).
+    fn input_gradient(&mut self, grads: &[(Layer, &FeatureMap)]) -> Result<Vec<f32>>;
+}
+
+/// VGG-19 on the CPU: im2col + GEMM convolutions on zero-bordered maps.
+pub struct CpuVgg19 {
+    convs: Vec<ConvWeights>,
+    pooling: Pooling,
+    ws: Workspace,
+}
+
+/// Activations of the last forward pass and reusable scratch buffers.
+#[derive(Default)]
+struct Workspace {
+    height: usize,
+    width: usize,
+    input: Option<Padded>,
+    /// ReLU output of each conv computed so far (also the ReLU masks for backward).
+    acts: Vec<Padded>,
+    /// Pool output after conv `l` (indexed by `l`), where one follows.
+    pooled: HashMap<usize, Padded>,
+    /// Deepest conv index the last forward computed.
+    depth: Option<usize>,
+    scratch: HashMap<(usize, usize, usize), Vec<Padded>>,
+}
+
+impl Workspace {
+    fn take(&mut self, c: usize, h: usize, w: usize) -> Padded {
+        self.scratch
+            .get_mut(&(c, h, w))
+            .and_then(|v| v.pop())
+            .unwrap_or_else(|| Padded::zeros(c, h, w))
+    }
+    fn give(&mut self, p: Padded) {
+        self.scratch.entry(p.shape()).or_default().push(p);
+    }
+}
+
+/// Smallest input side that still leaves a 1x1 map at `layer`.
+pub fn min_side(layer: Layer) -> usize {
+    1 << layer.level()
+}
+
+impl CpuVgg19 {
+    pub fn new(weights: &Vgg19Weights, pooling: Pooling) -> Self {
+        let convs = CONVS
+            .iter()
+            .zip(&weights.convs)
+            .map(|(s, p)| ConvWeights::from_oihw(s.cout, s.cin, &p.weight, p.bias.clone()))
+            .collect();
+        CpuVgg19 {
+            convs,
+            pooling,
+            ws: Workspace::default(),
+        }
+    }
+
+    pub fn pooling(&self) -> Pooling {
+        self.pooling
+    }
+
+    /// Bytes of the buffers a forward + backward pass to `deepest` keeps at `h x w`
+    /// (activations, pool outputs, gradient scratch, im2col tiles), for up-front estimates.
+    pub fn memory_estimate(h: usize, w: usize, deepest: Layer) -> usize {
+        let mut floats = Padded::zeros(0, h, w).data.len() + 3 * (h + 2) * (w + 2);
+        let mut largest = 0;
+        for l in 0..=deepest.0 {
+            let (lh, lw) = Layer(l).spatial(h, w);
+            let act = CONVS[l].cout * (lh + 2) * (lw + 2);
+            floats += act;
+            largest = largest.max(act);
+            if CONVS[l].pool_after && l < deepest.0 {
+                floats += CONVS[l].cout * (lh / 2 + 2) * (lw / 2 + 2);
+            }
+        }
+        // Backward keeps up to three gradient maps alive at once (current, conv input, pool input).
+        floats += 3 * largest;
+        let tiles = rayon::current_num_threads() * (conv_tile_floats());
+        (floats + tiles) * 4
+    }
+
+    fn check_size(h: usize, w: usize, deepest: Layer) -> Result<()> {
+        let (lh, lw) = deepest.spatial(h, w);
+        if lh == 0 || lw == 0 {
+            return Err(Error::option(format!(
+                "image of {w}x{h} px is too small for layer {deepest}: it needs at least {0}x{0} px",
+                min_side(deepest)
+            )));
+        }
+        Ok(())
+    }
+
+    fn ensure_workspace(&mut self, h: usize, w: usize) {
+        if self.ws.height != h || self.ws.width != w {
+            self.ws = Workspace {
+                height: h,
+                width: w,
+                ..Workspace::default()
+            };
+        }
+        if self.ws.input.is_none() {
+            self.ws.input = Some(Padded::zeros(3, h, w));
+        }
+    }
+
+    /// Forward pass to conv index `deepest`, keeping every activation.
+    pub fn run_forward(&mut self, image: &[f32], h: usize, w: usize, deepest: Layer) -> Result<()> {
+        if image.len() != 3 * h * w {
+            return Err(Error::Shape(format!("image buffer has {} values, expected 3x{h}x{w}", image.len())));
+        }
+        Self::check_size(h, w, deepest)?;
+        self.ensure_workspace(h, w);
+        let ws = &mut self.ws;
+        ws.input.as_mut().unwrap().set_interior(image);
+        for l in 0..=deepest.0 {
+            let (lh, lw) = Layer(l).spatial(h, w);
+            if ws.acts.len() <= l {
+                ws.acts.push(Padded::zeros(CONVS[l].cout, lh, lw));
+            }
+            let (done, rest) = ws.acts.split_at_mut(l);
+            let input = if l == 0 {
+                ws.input.as_ref().unwrap()
+            } else if CONVS[l - 1].pool_after {
+                &ws.pooled[&(l - 1)]
+            } else {
+                &done[l - 1]
+            };
+            let c = &self.convs[l];
+            conv3x3(input, &c.forward, &mut rest[0], Epilogue::BiasRelu(&c.bias));
+            if CONVS[l].pool_after && l < deepest.0 {
+                let (ph, pw) = pool::pooled_size(lh, lw);
+                let out = ws
+                    .pooled
+                    .entry(l)
+                    .or_insert_with(|| Padded::zeros(CONVS[l].cout, ph, pw));
+                pool::pool_forward(self.pooling, &ws.acts[l], out);
+            }
+        }
+        ws.depth = Some(deepest.0);
+        Ok(())
+    }
+
+    /// The features at `layer` from the last forward pass.
+    pub fn features(&self, layer: Layer) -> Result<FeatureMap> {
+        match self.ws.depth {
+            Some(d) if d >= layer.0 => {
+                let a = &self.ws.acts[layer.0];
+                Ok(FeatureMap::from_vec(a.channels, a.height, a.width, a.to_unpadded()))
+            }
+            _ => Err(Error::Shape(format!("layer {layer} was not computed by the last forward pass"))),
+        }
+    }
+
+    /// Backward pass to the input image; see [`FeatureNet::input_gradient`].
+    pub fn run_backward(&mut self, grads: &[(Layer, &FeatureMap)]) -> Result<Vec<f32>> {
+        let depth = self.ws.depth.ok_or_else(|| Error::Shape("backward before forward".into()))?;
+        let deepest = grads
+            .iter()
+            .map(|(l, _)| l.0)
+            .max()
+            .ok_or_else(|| Error::Shape("no gradients given".into()))?;
+        if deepest > depth {
+            return Err(Error::Shape(format!("gradient given at {} beyond the forward pass", Layer(deepest))));
+        }
+        for (l, g) in grads {
+            let a = &self.ws.acts[l.0];
+            if (g.channels, g.height, g.width) != a.shape() {
+                return Err(Error::Shape(format!(
+                    "gradient at {l} is {}x{}x{}, features are {:?}",
+                    g.channels, g.height, g.width, a.shape()
+                )));
+            }
+        }
+        let (h, w) = (self.ws.height, self.ws.width);
+        let (c0, h0, w0) = self.ws.acts[deepest].shape();
+        let mut g = self.ws.take(c0, h0, w0);
+        g.data.fill(0.0);
+        for l in (0..=deepest).rev() {
+            for (gl, gm) in grads {
+                if gl.0 == l {
+                    g.add_interior(&gm.data);
+                }
+            }
+            // ReLU: gradient passes where the activation is positive (borders are zero).
+            let act = &self.ws.acts[l];
+            relu_mask(&mut g.data, &act.data);
+            let c = &self.convs[l];
+            let (ih, iw) = if l == 0 { (h, w) } else { Layer(l).spatial(h, w) };
+            let mut d_in = self.ws.take(c.cin, ih, iw);
+            conv3x3(&g, &c.backward, &mut d_in, Epilogue::Linear);
+            self.ws.give(g);
+            if l == 0 {
+                let out = d_in.to_unpadded();
+                self.ws.give(d_in);
+                return Ok(out);
+            }
+            g = if CONVS[l - 1].pool_after {
+                let prev = &self.ws.acts[l - 1];
+                let (pc, ph, pw) = prev.shape();
+                let mut gp = self.ws.take(pc, ph, pw);
+                pool::pool_backward(self.pooling, &self.ws.acts[l - 1], &d_in, &mut gp);
+                self.ws.give(d_in);
+                gp
+            } else {
+                d_in
+            };
+        }
+        unreachable!("the loop returns at layer 0")
+    }
+}
+
+fn relu_mask(g: &mut [f32], act: &[f32]) {
+    use rayon::prelude::*;
+    g.par_chunks_mut(1 << 16)
+        .zip(act.par_chunks(1 << 16))
+        .for_each(|(g, a)| {
+            for (gv, av) in g.iter_mut().zip(a) {
+                if *av <= 0.0 {
+                    *gv = 0.0;
+                }
+            }
+        });
+}
+
+fn conv_tile_floats() -> usize {
+    // Upper bound of one worker's im2col tile (see conv.rs).
+    4608 * 512
+}
+
+impl FeatureNet for CpuVgg19 {
+    fn forward(&mut self, image: &[f32], height: usize, width: usize, layers: &[Layer]) -> Result<Vec<FeatureMap>> {
+        let deepest = *layers
+            .iter()
+            .max()
+            .ok_or_else(|| Error::option("no layers requested"))?;
+        self.run_forward(image, height, width, deepest)?;
+        layers.iter().map(|&l| self.features(l)).collect()
+    }
+
+    fn input_gradient(&mut self, grads: &[(Layer, &FeatureMap)]) -> Result<Vec<f32>> {
+        self.run_backward(grads)
+    }
+}

@@ -1,0 +1,240 @@
+//! Images in and out: decoding with limits and EXIF orientation, resizing, conversion to
+//! and from the network's input space, atomic writes, and `.npy` tensors.
+
+use crate::vgg::MEAN_RGB;
+use crate::{Error, Result};
+use image::{DynamicImage, ImageDecoder, ImageReader, Rgb32FImage};
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+/// Largest input image accepted, in pixels (checked from the header, before decoding).
+pub const MAX_INPUT_PIXELS: u64 = 100_000_000;
+
+/// A decoded RGB image, values 0..1, with notes about conversions made while loading.
+pub struct LoadedImage {
+    pub image: Rgb32FImage,
+    /// Conversions worth telling the user once (grayscale, alpha dropped, ...).
+    pub notes: Vec<String>,
+}
+
+/// Decodes any supported image (PNG, JPEG, WebP, TIFF, BMP), applying EXIF orientation.
+/// Refuses zero-size images and images above [`MAX_INPUT_PIXELS`] before allocating.
+pub fn load_image(path: &Path) -> Result<LoadedImage> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut reader = ImageReader::new(std::io::BufReader::new(file))
+        .with_guessed_format()
+        .map_err(|e| Error::io(path, e))?;
+    if reader.format().is_none() {
+        return Err(Error::image(path, "not a supported image (PNG, JPEG, WebP, TIFF or BMP)"));
+    }
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(4 << 30);
+    reader.limits(limits);
+    let mut decoder = reader
+        .into_decoder()
+        .map_err(|e| Error::image(path, format!("cannot decode image: {e}")))?;
+    let (w, h) = decoder.dimensions();
+    if w == 0 || h == 0 {
+        return Err(Error::image(path, format!("image has zero size ({w}x{h})")));
+    }
+    if (w as u64) * (h as u64) > MAX_INPUT_PIXELS {
+        return Err(Error::image(
+            path,
+            format!("image is {w}x{h} = {} pixels, above the limit of {MAX_INPUT_PIXELS}", w as u64 * h as u64),
+        ));
+    }
+    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
+    let color = decoder.color_type();
+    let mut img =
+        DynamicImage::from_decoder(decoder).map_err(|e| Error::image(path, format!("cannot decode image: {e}")))?;
+    img.apply_orientation(orientation);
+    let mut notes = Vec::new();
+    let name = path.display();
+    if !color.has_color() {
+        notes.push(format!("{name}: grayscale image, converted to RGB"));
+    }
+    if color.has_alpha() {
+        notes.push(format!("{name}: alpha channel ignored"));
+    }
+    if orientation != image::metadata::Orientation::NoTransforms {
+        notes.push(format!("{name}: EXIF orientation applied"));
+    }
+    Ok(LoadedImage {
+        image: img.to_rgb32f(),
+        notes,
+    })
+}
+
+/// Size with the long edge equal to `long_edge`, aspect ratio kept (each side at least 1).
+pub fn fit_long_edge(w: u32, h: u32, long_edge: u32) -> (u32, u32) {
+    if w >= h {
+        let nh = ((h as f64) * long_edge as f64 / w as f64).round().max(1.0) as u32;
+        (long_edge, nh)
+    } else {
+        let nw = ((w as f64) * long_edge as f64 / h as f64).round().max(1.0) as u32;
+        (nw, long_edge)
+    }
+}
+
+/// Lanczos3 resampling in f32; resizing to the current size returns the image unchanged.
+pub fn resize(img: &Rgb32FImage, w: u32, h: u32) -> Rgb32FImage {
+    if img.dimensions() == (w, h) {
+        return img.clone();
+    }
+    let mut out = image::imageops::resize(img, w, h, image::imageops::FilterType::Lanczos3);
+    out.pixels_mut().for_each(|p| p.0.iter_mut().for_each(|v| *v = v.clamp(0.0, 1.0)));
+    out
+}
+
+/// `3 x H x W` planar RGB in the network's input space (0..255 minus the means).
+pub fn to_network(img: &Rgb32FImage) -> Vec<f32> {
+    let (w, h) = img.dimensions();
+    let n = (w * h) as usize;
+    let mut out = vec![0.0f32; 3 * n];
+    for (i, p) in img.pixels().enumerate() {
+        for c in 0..3 {
+            out[c * n + i] = p.0[c] * 255.0 - MEAN_RGB[c];
+        }
+    }
+    out
+}
+
+/// Back from network space to an RGB image, clamped to the valid range.
+pub fn from_network(x: &[f32], h: usize, w: usize) -> Rgb32FImage {
+    let n = h * w;
+    assert_eq!(x.len(), 3 * n);
+    Rgb32FImage::from_fn(w as u32, h as u32, |px, py| {
+        let i = py as usize * w + px as usize;
+        image::Rgb(std::array::from_fn(|c| ((x[c * n + i] + MEAN_RGB[c]) / 255.0).clamp(0.0, 1.0)))
+    })
+}
+
+/// Output formats chosen by file extension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputFormat {
+    Png,
+    Jpeg,
+    Tiff,
+}
+
+impl OutputFormat {
+    pub fn from_path(path: &Path) -> Result<Self> {
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(|e| e.to_ascii_lowercase())
+            .unwrap_or_default();
+        match ext.as_str() {
+            "png" => Ok(OutputFormat::Png),
+            "jpg" | "jpeg" => Ok(OutputFormat::Jpeg),
+            "tif" | "tiff" => Ok(OutputFormat::Tiff),
+            _ => Err(Error::option(format!(
+                "{}: unsupported output extension (use .png, .jpg, .jpeg, .tif or .tiff)",
+                path.display()
+            ))),
+        }
+    }
+}
+
+/// Checks that `path` can be written later (extension known, directory exists), so a long
+/// run does not fail at its end.
+pub fn check_output_path(path: &Path, sixteen_bit: bool) -> Result<OutputFormat> {
+    let fmt = OutputFormat::from_path(path)?;
+    if sixteen_bit && fmt == OutputFormat::Jpeg {
+        return Err(Error::option("16-bit output needs a .png or .tif file (JPEG is 8-bit)"));
+    }
+    let dir = parent_dir(path);
+    if !dir.is_dir() {
+        return Err(Error::option(format!("{}: output directory does not exist", dir.display())));
+    }
+    Ok(fmt)
+}
+
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Writes through a temporary file in the destination directory, then renames it into
+/// place: readers never see a half-written file, and a failure leaves no file behind.
+pub fn write_atomically(path: &Path, write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
+    let dir = parent_dir(path);
+    let tmp = tempfile::Builder::new()
+        .prefix(".nstyle-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(dir, e))?;
+    {
+        let mut w = BufWriter::new(tmp.as_file());
+        write(&mut w).map_err(|e| Error::io(path, e))?;
+        w.flush().map_err(|e| Error::io(path, e))?;
+    }
+    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+    Ok(())
+}
+
+/// Saves an image by extension (PNG, JPEG quality 95, TIFF), 8- or 16-bit, atomically.
+pub fn save_image(path: &Path, img: &Rgb32FImage, sixteen_bit: bool) -> Result<()> {
+    let fmt = check_output_path(path, sixteen_bit)?;
+    let dynamic = DynamicImage::ImageRgb32F(img.clone());
+    let encoded: DynamicImage = if sixteen_bit {
+        DynamicImage::ImageRgb16(dynamic.to_rgb16())
+    } else {
+        DynamicImage::ImageRgb8(dynamic.to_rgb8())
+    };
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    let result = match fmt {
+        OutputFormat::Png => encoded.write_to(&mut bytes, image::ImageFormat::Png),
+        OutputFormat::Tiff => encoded.write_to(&mut bytes, image::ImageFormat::Tiff),
+        OutputFormat::Jpeg => {
+            let enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 95);
+            encoded.write_with_encoder(enc)
+        }
+    };
+    result.map_err(|e| Error::image(path, format!("cannot encode image: {e}")))?;
+    let bytes = bytes.into_inner();
+    write_atomically(path, |w| w.write_all(&bytes))
+}
+
+/// Writes a float32 `.npy` array of the given shape, atomically.
+pub fn write_npy(path: &Path, shape: &[usize], data: &[f32]) -> Result<()> {
+    assert_eq!(shape.iter().product::<usize>(), data.len());
+    let mut buf = std::io::Cursor::new(Vec::new());
+    {
+        use npyz::WriterBuilder;
+        let shape: Vec<u64> = shape.iter().map(|&s| s as u64).collect();
+        let mut w = npyz::WriteOptions::new()
+            .default_dtype()
+            .shape(&shape)
+            .writer(&mut buf)
+            .begin_nd()
+            .map_err(|e| Error::io(path, e))?;
+        w.extend(data.iter().copied()).map_err(|e| Error::io(path, e))?;
+        w.finish().map_err(|e| Error::io(path, e))?;
+    }
+    let bytes = buf.into_inner();
+    write_atomically(path, |w| w.write_all(&bytes))
+}
+
+/// Reads a float32 `.npy` array: its shape and values (C order).
+pub fn read_npy(path: &Path) -> Result<(Vec<usize>, Vec<f32>)> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let npy = npyz::NpyFile::new(&bytes[..]).map_err(|e| Error::image(path, format!("not a valid .npy file: {e}")))?;
+    if npy.order() != npyz::Order::C {
+        return Err(Error::image(path, ".npy array must be in C order"));
+    }
+    let shape: Vec<usize> = npy.shape().iter().map(|&s| s as usize).collect();
+    match npy.dtype() {
+        npyz::DType::Plain(t) if t.type_char() == npyz::TypeChar::Float && t.size_field() == 4 => {}
+        other => return Err(Error::image(path, format!(".npy dtype must be float32, found {}", other.descr()))),
+    }
+    let data: Vec<f32> = npy
+        .into_vec()
+        .map_err(|e| Error::image(path, format!("cannot read .npy data: {e}")))?;
+    if data.len() != shape.iter().product::<usize>() {
+        return Err(Error::image(path, ".npy file is truncated"));
+    }
+    Ok((shape, data))
+}

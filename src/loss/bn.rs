@@ -1,0 +1,60 @@
+//! BN-statistics matching, Eq. 11-12: per-channel mean and (population) standard deviation,
+//! `L = 1/N * sum_i (mu_F,i - mu_S,i)^2 + (sigma_F,i - sigma_S,i)^2`.
+//!
+//! Departure from the paper: `sigma = sqrt(var + BN_EPSILON)`, so a constant channel gives a
+//! finite loss and gradient (the authors' code returned NaN there).
+
+use super::{check_channels, LayerLoss};
+use crate::tensor::FeatureMap;
+use crate::Result;
+
+/// Added to every variance before the square root (feature values are O(1..1000)).
+pub const BN_EPSILON: f64 = 1e-5;
+
+/// Channel means and standard deviations (with [`BN_EPSILON`]) in f64.
+pub fn mean_std(f: &FeatureMap) -> (Vec<f64>, Vec<f64>) {
+    let m = f.positions() as f64;
+    (0..f.channels)
+        .map(|c| {
+            let row = f.channel(c);
+            let mu = row.iter().map(|&v| v as f64).sum::<f64>() / m;
+            let var = row.iter().map(|&v| (v as f64 - mu).powi(2)).sum::<f64>() / m;
+            (mu, (var + BN_EPSILON).sqrt())
+        })
+        .unzip()
+}
+
+pub struct BnLoss {
+    mean: Vec<f64>,
+    std: Vec<f64>,
+}
+
+impl BnLoss {
+    pub fn new(style: &FeatureMap) -> Self {
+        let (mean, std) = mean_std(style);
+        BnLoss { mean, std }
+    }
+}
+
+impl LayerLoss for BnLoss {
+    fn loss_and_grad(&self, f: &FeatureMap) -> Result<(f64, FeatureMap)> {
+        check_channels("bn", f, self.mean.len())?;
+        let (n, m) = (f.channels as f64, f.positions() as f64);
+        let (mu, sd) = mean_std(f);
+        let mut loss = 0.0;
+        let mut grad = FeatureMap::zeros(f.channels, f.height, f.width);
+        let mm = f.positions();
+        for c in 0..f.channels {
+            let dm = mu[c] - self.mean[c];
+            let ds = sd[c] - self.std[c];
+            loss += dm * dm + ds * ds;
+            // d mu / dF_j = 1/M;  d sigma / dF_j = (F_j - mu) / (M sigma).
+            let a = 2.0 * dm / (n * m);
+            let b = 2.0 * ds / (n * m * sd[c]);
+            for (g, &v) in grad.data[c * mm..(c + 1) * mm].iter_mut().zip(f.channel(c)) {
+                *g = (a + b * (v as f64 - mu[c])) as f32;
+            }
+        }
+        Ok((loss / n, grad))
+    }
+}

@@ -1,0 +1,37 @@
+//! Gatys et al.'s Gram loss, Eq. 6-7:
+//! `L = 1/(4 N^2) * || F F^T / M_F - S S^T / M_S ||_F^2`,
+//! which with equal sizes is Eq. 6's `1/(4 N^2 M^2) sum (G - A)^2`, and equals
+//! `MMD^2 / (4 N^2)` with the kernel `(x^T y)^2` (Eq. 9; see [`super::mmd::PolyMmd`]).
+
+use super::stats::{left_multiply, normalized_gram};
+use super::{check_channels, LayerLoss};
+use crate::tensor::FeatureMap;
+use crate::Result;
+
+pub struct GramLoss {
+    /// Style Gram matrix `A / M_S`.
+    target: Vec<f64>,
+    channels: usize,
+}
+
+impl GramLoss {
+    pub fn new(style: &FeatureMap) -> Self {
+        GramLoss {
+            target: normalized_gram(style),
+            channels: style.channels,
+        }
+    }
+}
+
+impl LayerLoss for GramLoss {
+    fn loss_and_grad(&self, f: &FeatureMap) -> Result<(f64, FeatureMap)> {
+        check_channels("gram", f, self.channels)?;
+        let n = f.channels as f64;
+        let mut d = normalized_gram(f);
+        d.iter_mut().zip(&self.target).for_each(|(g, a)| *g -= a);
+        let loss = d.iter().map(|v| v * v).sum::<f64>() / (4.0 * n * n);
+        // dL/dF = (G - A) F / (N^2 M_F)   (G, A normalised by their M).
+        let grad = left_multiply(&d, f, 1.0 / (n * n * f.positions() as f64));
+        Ok((loss, grad))
+    }
+}

@@ -1,0 +1,218 @@
+//! Style and content losses: the paper's Sec. 3.
+//!
+//! Every loss is per layer, sees the generated image's features `F` (N channels x M
+//! positions, each position one sample) and owns its target statistics computed once from
+//! the style (or content) features. Means over positions normalise each image separately,
+//! so style and generated images may differ in size; with equal sizes the values are
+//! exactly the paper's equations.
+//!
+//! | method         | file          | equation                                   |
+//! |----------------|---------------|--------------------------------------------|
+//! | content        | `content.rs`  | Eq. 4                                      |
+//! | `gram`         | `gram.rs`     | Eq. 6-7 (= MMD^2 / 4N^2 with (x^T y)^2, Eq. 9) |
+//! | `mmd-linear`   | `mmd.rs`      | Eq. 2/10, linear kernel                    |
+//! | `mmd-poly`     | `mmd.rs`      | Eq. 2/8/10, (x^T y + c)^2                  |
+//! | `mmd-gaussian` | `mmd.rs`      | Eq. 10, Gaussian kernel, linear-time unbiased estimator |
+//! | `bn`           | `bn.rs`       | Eq. 11-12                                  |
+
+pub mod bn;
+pub mod content;
+pub mod gram;
+pub mod mmd;
+pub mod stats;
+
+use crate::tensor::FeatureMap;
+use crate::vgg::Layer;
+use crate::{Error, Result};
+use rand_chacha::ChaCha8Rng;
+
+pub use bn::BnLoss;
+pub use content::ContentLoss;
+pub use gram::GramLoss;
+pub use mmd::{GaussianMmd, GaussianMmdExact, LinearMmd, PolyMmd};
+
+/// A loss on one layer's features: raw value (no weights, no beta') and its gradient.
+pub trait LayerLoss: Send + Sync {
+    fn loss_and_grad(&self, f: &FeatureMap) -> Result<(f64, FeatureMap)>;
+    /// Draws new random choices (the Gaussian pairing) for the next evaluations.
+    fn resample(&mut self, _generated_positions: usize, _rng: &mut ChaCha8Rng) {}
+    /// Whether [`LayerLoss::resample`] changes the function.
+    fn is_stochastic(&self) -> bool {
+        false
+    }
+}
+
+pub(crate) fn check_channels(name: &str, f: &FeatureMap, n: usize) -> Result<()> {
+    if f.channels != n {
+        return Err(Error::Shape(format!(
+            "{name}: generated features have {} channels, style has {n}",
+            f.channels
+        )));
+    }
+    Ok(())
+}
+
+/// A style-loss method (the paper's *poly*, *linear*, *Gaussian*, *BN*, and Gatys' Gram).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Method {
+    Gram,
+    MmdLinear,
+    MmdPoly,
+    MmdGaussian,
+    Bn,
+}
+
+impl Method {
+    pub const ALL: [Method; 5] = [Method::Gram, Method::MmdLinear, Method::MmdPoly, Method::MmdGaussian, Method::Bn];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Gram => "gram",
+            Method::MmdLinear => "mmd-linear",
+            Method::MmdPoly => "mmd-poly",
+            Method::MmdGaussian => "mmd-gaussian",
+            Method::Bn => "bn",
+        }
+    }
+}
+
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Method {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s.trim() {
+            "gram" | "gatys" => Method::Gram,
+            "mmd-linear" | "linear" => Method::MmdLinear,
+            "mmd-poly" | "poly" => Method::MmdPoly,
+            "mmd-gaussian" | "gaussian" => Method::MmdGaussian,
+            "bn" => Method::Bn,
+            other => {
+                return Err(Error::option(format!(
+                    "unknown style loss '{other}' (expected gram, mmd-linear, mmd-poly, mmd-gaussian or bn)"
+                )))
+            }
+        })
+    }
+}
+
+/// Options of the individual losses.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LossOptions {
+    /// `c` of the polynomial kernel `(x^T y + c)^2` (0 = Gram).
+    pub poly_c: f64,
+    /// Multiplier of the Gaussian bandwidth chosen from the sampled pairs.
+    pub gaussian_sigma2_scale: f64,
+    /// If set, use the exact quadratic-time Gaussian estimator with this sigma^2.
+    pub gaussian_exact_sigma2: Option<f64>,
+}
+
+impl Default for LossOptions {
+    fn default() -> Self {
+        LossOptions {
+            poly_c: 0.0,
+            gaussian_sigma2_scale: 1.0,
+            gaussian_exact_sigma2: None,
+        }
+    }
+}
+
+/// Builds `method`'s loss with targets from the style features `style`.
+pub fn style_loss(method: Method, style: &FeatureMap, opts: &LossOptions) -> Result<Box<dyn LayerLoss>> {
+    Ok(match method {
+        Method::Gram => Box::new(GramLoss::new(style)),
+        Method::MmdLinear => Box::new(LinearMmd::new(style)),
+        Method::MmdPoly => Box::new(PolyMmd::new(style, opts.poly_c)),
+        Method::MmdGaussian => match opts.gaussian_exact_sigma2 {
+            Some(s2) => Box::new(GaussianMmdExact::new(style, Some(s2))?),
+            None => Box::new(GaussianMmd::new(style, opts.gaussian_sigma2_scale)),
+        },
+        Method::Bn => Box::new(BnLoss::new(style)),
+    })
+}
+
+/// One method or a fusion of several with blend weights `b_m` that sum to 1.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StyleSpec {
+    pub terms: Vec<(Method, f64)>,
+}
+
+impl StyleSpec {
+    pub fn single(m: Method) -> Self {
+        StyleSpec { terms: vec![(m, 1.0)] }
+    }
+    pub fn methods(&self) -> Vec<Method> {
+        self.terms.iter().map(|t| t.0).collect()
+    }
+}
+
+impl std::str::FromStr for StyleSpec {
+    type Err = Error;
+    /// `gram`, or a fusion `mmd-linear:0.5,mmd-gaussian:0.5` (weights normalised to sum 1;
+    /// a method without `:w` weighs 1).
+    fn from_str(s: &str) -> Result<Self> {
+        let mut terms: Vec<(Method, f64)> = Vec::new();
+        for part in s.split(',').filter(|p| !p.trim().is_empty()) {
+            let (name, w) = match part.split_once(':') {
+                Some((n, w)) => (n, parse_weight(w, "style loss blend weight")?),
+                None => (part, 1.0),
+            };
+            let m: Method = name.parse()?;
+            if terms.iter().any(|t| t.0 == m) {
+                return Err(Error::option(format!("style loss '{m}' is listed twice")));
+            }
+            terms.push((m, w));
+        }
+        if terms.is_empty() {
+            return Err(Error::option("empty style loss specification"));
+        }
+        let total: f64 = terms.iter().map(|t| t.1).sum();
+        if total <= 0.0 {
+            return Err(Error::option("style loss blend weights must not all be zero"));
+        }
+        terms.iter_mut().for_each(|t| t.1 /= total);
+        Ok(StyleSpec { terms })
+    }
+}
+
+impl std::fmt::Display for StyleSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = self.terms.iter().map(|(m, w)| format!("{m}:{w}")).collect();
+        f.write_str(&parts.join(","))
+    }
+}
+
+fn parse_weight(s: &str, what: &str) -> Result<f64> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| Error::option(format!("invalid {what} '{s}' (expected a number)")))?;
+    if !(v >= 0.0 && v.is_finite()) {
+        return Err(Error::option(format!("invalid {what} '{s}' (must be finite and >= 0)")));
+    }
+    Ok(v)
+}
+
+/// Parses `relu1_1,relu2_1:0.5,...` into layers with per-layer weights `w_l` (default 1).
+pub fn parse_layer_weights(s: &str) -> Result<Vec<(Layer, f64)>> {
+    let mut out: Vec<(Layer, f64)> = Vec::new();
+    for part in s.split(',').filter(|p| !p.trim().is_empty()) {
+        let (name, w) = match part.split_once(':') {
+            Some((n, w)) => (n, parse_weight(w, "layer weight")?),
+            None => (part, 1.0),
+        };
+        let l: Layer = name.trim().parse()?;
+        if out.iter().any(|o| o.0 == l) {
+            return Err(Error::option(format!("layer '{l}' is listed twice")));
+        }
+        out.push((l, w));
+    }
+    if out.is_empty() {
+        return Err(Error::option("no style layers given"));
+    }
+    Ok(out)
+}

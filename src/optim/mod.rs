@@ -1,0 +1,70 @@
+//! Optimisers on the image: L-BFGS (default) and Adam.
+//!
+//! Both work in the network's input space (pixel units 0..255 minus the means) on an
+//! objective that the pipeline scales so that its gradient at a noise image has an RMS of 1
+//! per pixel value: a step of a few pixel units is then meaningful, which is what the
+//! optimisers' step rules assume (see `docs/DESIGN.md`).
+
+pub mod adam;
+pub mod lbfgs;
+
+pub use adam::Adam;
+pub use lbfgs::Lbfgs;
+
+use crate::Result;
+
+/// The function being minimised.
+pub trait Problem {
+    /// Value (summed in f64) and gradient at `x`.
+    fn evaluate(&mut self, x: &[f32]) -> Result<(f64, Vec<f32>)>;
+    /// Called once at the start of every optimiser step; returns true if the function
+    /// changed (a stochastic loss drew new samples), so cached values are stale.
+    fn begin_step(&mut self) -> bool {
+        false
+    }
+}
+
+/// What one optimiser step did.
+#[derive(Clone, Debug, Default)]
+pub struct StepOutcome {
+    /// Objective value at the new point (Adam: at the point the gradient was taken).
+    pub value: f64,
+    /// Function evaluations spent (each is one forward + backward pass).
+    pub evaluations: usize,
+    /// Something worth reporting (e.g. an L-BFGS memory reset).
+    pub note: Option<String>,
+    /// The step could not make progress; the run should stop.
+    pub stalled: bool,
+}
+
+/// One optimiser, stepping the image in place.
+pub trait Optimizer {
+    fn step(&mut self, x: &mut [f32], problem: &mut dyn Problem) -> Result<StepOutcome>;
+    fn name(&self) -> &'static str;
+}
+
+/// Which optimiser to use, with its main parameter.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum OptimizerKind {
+    /// L-BFGS with `history` correction pairs.
+    Lbfgs { history: usize },
+    /// Adam with learning rate `lr` in pixel units.
+    Adam { lr: f64 },
+}
+
+impl OptimizerKind {
+    pub fn build(self, lower: Vec<f32>, upper: Vec<f32>) -> Box<dyn Optimizer> {
+        match self {
+            OptimizerKind::Lbfgs { history } => Box::new(Lbfgs::new(history)),
+            OptimizerKind::Adam { lr } => Box::new(Adam::new(lr, lower, upper)),
+        }
+    }
+}
+
+pub fn dot(a: &[f32], b: &[f32]) -> f64 {
+    a.iter().zip(b).map(|(&x, &y)| x as f64 * y as f64).sum()
+}
+
+pub fn norm(a: &[f32]) -> f64 {
+    dot(a, a).sqrt()
+}

@@ -1,0 +1,225 @@
+//! The CPU engine against the naive f64 oracles in `nstyle::engine::reference`:
+//! forward of each layer type, adjoint/finite-difference checks of every backward, the
+//! whole stack, determinism, and the real weights.
+
+mod common;
+use common::*;
+use nstyle::engine::conv::{conv3x3, ConvWeights, Epilogue};
+use nstyle::engine::pool::{pool_backward, pool_forward};
+use nstyle::engine::reference::{self, Map};
+use nstyle::tensor::{FeatureMap, Padded};
+use nstyle::{CpuVgg19, FeatureNet, Layer, Pooling, Vgg19Weights};
+
+fn conv_case(cin: usize, cout: usize, h: usize, w: usize, seed: u64) {
+    let x = random_vec(cin * h * w, -1.0, 1.0, seed);
+    let wt = random_vec(cout * cin * 9, -0.3, 0.3, seed + 1);
+    let b = random_vec(cout, -0.2, 0.2, seed + 2);
+    let cw = ConvWeights::from_oihw(cout, cin, &wt, b.clone());
+    let input = Padded::from_unpadded(cin, h, w, &x);
+    let mut out = Padded::zeros(cout, h, w);
+    conv3x3(&input, &cw.forward, &mut out, Epilogue::BiasRelu(&cw.bias));
+    let want = reference::conv3x3(&Map::from_f32(cin, h, w, &x), cout, &wt, Some(&b), true);
+    let e = rel_err(&to64(&out.to_unpadded()), &want.data);
+    assert!(e <= 1e-5, "conv {cin}->{cout} {h}x{w}: rel err {e}");
+    // The border invariant: everything outside the interior is zero.
+    let interior: f64 = out.to_unpadded().iter().map(|v| v.abs() as f64).sum();
+    let all: f64 = out.data.iter().map(|v| v.abs() as f64).sum();
+    assert!((interior - all).abs() <= 1e-6 * all.max(1.0), "border not zero");
+}
+
+#[test]
+fn conv_forward_matches_reference_including_odd_sizes() {
+    conv_case(3, 8, 5, 7, 1);
+    conv_case(5, 6, 1, 1, 2);
+    conv_case(7, 16, 9, 4, 3);
+    // Large enough for several tiles on several threads.
+    conv_case(64, 32, 33, 47, 4);
+    conv_case(128, 48, 20, 61, 5);
+}
+
+#[test]
+fn conv_backward_is_the_adjoint_of_forward() {
+    // The input gradient of a linear map is its adjoint: <conv(x), g> = <x, conv^T(g)>.
+    for &(cin, cout, h, w) in &[(3, 64, 7, 9), (16, 24, 13, 6), (64, 64, 31, 37)] {
+        let x = random_vec(cin * h * w, -1.0, 1.0, 10);
+        let g = random_vec(cout * h * w, -1.0, 1.0, 11);
+        let wt = random_vec(cout * cin * 9, -0.3, 0.3, 12);
+        let cw = ConvWeights::from_oihw(cout, cin, &wt, vec![0.0; cout]);
+        let mut y = Padded::zeros(cout, h, w);
+        conv3x3(&Padded::from_unpadded(cin, h, w, &x), &cw.forward, &mut y, Epilogue::Linear);
+        let mut xt = Padded::zeros(cin, h, w);
+        conv3x3(&Padded::from_unpadded(cout, h, w, &g), &cw.backward, &mut xt, Epilogue::Linear);
+        let lhs: f64 = y.to_unpadded().iter().zip(&g).map(|(a, b)| *a as f64 * *b as f64).sum();
+        let rhs: f64 = x.iter().zip(xt.to_unpadded()).map(|(a, b)| *a as f64 * b as f64).sum();
+        assert!((lhs - rhs).abs() <= 1e-5 * lhs.abs().max(rhs.abs()), "{lhs} vs {rhs}");
+    }
+}
+
+#[test]
+fn pooling_forward_matches_reference_and_backward_is_correct() {
+    for &(c, h, w) in &[(3, 6, 8), (4, 7, 9), (2, 5, 3), (1, 1, 5)] {
+        let x = random_vec(c * h * w, -1.0, 1.0, 20 + h as u64);
+        let input = Padded::from_unpadded(c, h, w, &x);
+        for kind in [Pooling::Average, Pooling::Max] {
+            let mut out = Padded::zeros(c, h / 2, w / 2);
+            pool_forward(kind, &input, &mut out);
+            let want = reference::pool(&Map::from_f32(c, h, w, &x), kind);
+            assert!(rel_err(&to64(&out.to_unpadded()), &want.data) <= 1e-6 || want.data.is_empty());
+            // Gradient of <pool(x), g> by central differences (values are distinct, so max is smooth).
+            let g = random_vec(c * (h / 2) * (w / 2), -1.0, 1.0, 30);
+            let mut gi = Padded::zeros(c, h, w);
+            pool_backward(kind, &input, &Padded::from_unpadded(c, h / 2, w / 2, &g), &mut gi);
+            let gi = gi.to_unpadded();
+            let f = |x: &[f32]| -> f64 {
+                let m = reference::pool(&Map::from_f32(c, h, w, x), kind);
+                m.data.iter().zip(&g).map(|(a, b)| a * *b as f64).sum()
+            };
+            for i in 0..x.len() {
+                let eps = 1e-3;
+                let (mut xp, mut xm) = (x.clone(), x.clone());
+                xp[i] += eps;
+                xm[i] -= eps;
+                let fd = (f(&xp) - f(&xm)) / (2.0 * eps as f64);
+                assert!((fd - gi[i] as f64).abs() <= 1e-3, "{kind} pool grad at {i}: fd {fd} vs {}", gi[i]);
+            }
+        }
+    }
+}
+
+fn all_layers() -> Vec<Layer> {
+    (0..13).map(Layer).collect()
+}
+
+#[test]
+fn whole_network_forward_matches_reference_on_odd_size() {
+    let weights = Vgg19Weights::random(7);
+    for pooling in [Pooling::Average, Pooling::Max] {
+        let (h, w) = (35, 21);
+        let img = random_vec(3 * h * w, -120.0, 130.0, 8);
+        let mut net = CpuVgg19::new(&weights, pooling);
+        let got = net.forward(&img, h, w, &all_layers()).unwrap();
+        let want = reference::vgg_forward(&weights, pooling, &Map::from_f32(3, h, w, &img), &all_layers());
+        for (l, (g, r)) in all_layers().iter().zip(got.iter().zip(&want)) {
+            assert_eq!((g.channels, g.height, g.width), (r.c, r.h, r.w), "{l} shape");
+            let e = rel_err(&to64(&g.data), &r.data);
+            assert!(e <= 1e-5, "{pooling} {l}: rel err {e}");
+        }
+    }
+}
+
+/// Central-difference check of the whole stack: loss = sum_l <R_l, F_l> at several layers.
+fn stack_gradient_check(pooling: Pooling, layers: &[Layer], h: usize, w: usize) {
+    let weights = Vgg19Weights::random(3);
+    let img = random_vec(3 * h * w, -100.0, 100.0, 4);
+    let mut net = CpuVgg19::new(&weights, pooling);
+    let feats = net.forward(&img, h, w, layers).unwrap();
+    let proj: Vec<FeatureMap> = feats
+        .iter()
+        .enumerate()
+        .map(|(i, f)| FeatureMap::from_vec(f.channels, f.height, f.width, random_vec(f.data.len(), -1.0, 1.0, 50 + i as u64)))
+        .collect();
+    let grads: Vec<(Layer, &FeatureMap)> = layers.iter().copied().zip(proj.iter()).collect();
+    let g = net.input_gradient(&grads).unwrap();
+    let loss = |x: &[f32]| -> f64 {
+        let maps = reference::vgg_forward(&weights, pooling, &Map::from_f32(3, h, w, x), layers);
+        maps.iter().zip(&proj).map(|(m, p)| m.data.iter().zip(&p.data).map(|(a, b)| a * *b as f64).sum::<f64>()).sum()
+    };
+    let gscale = g.iter().fold(0.0f32, |m, v| m.max(v.abs())) as f64;
+    let mut r = rng(99);
+    for _ in 0..12 {
+        use rand::Rng;
+        let i = r.gen_range(0..img.len());
+        let eps = 1e-2f32;
+        let (mut xp, mut xm) = (img.clone(), img.clone());
+        xp[i] += eps;
+        xm[i] -= eps;
+        let fd = (loss(&xp) - loss(&xm)) / (2.0 * eps as f64);
+        assert!(
+            (fd - g[i] as f64).abs() <= 2e-3 * gscale,
+            "{pooling} stack grad at {i}: fd {fd} vs engine {} (scale {gscale})",
+            g[i]
+        );
+    }
+}
+
+#[test]
+fn whole_network_gradient_matches_finite_differences() {
+    let layers: Vec<Layer> = ["relu1_1", "relu2_1", "relu3_1", "relu4_2", "relu5_1"]
+        .iter()
+        .map(|n| n.parse().unwrap())
+        .collect();
+    stack_gradient_check(Pooling::Average, &layers, 17, 19);
+    stack_gradient_check(Pooling::Max, &layers, 16, 18);
+    stack_gradient_check(Pooling::Average, &["relu1_2".parse().unwrap()], 5, 4);
+}
+
+#[test]
+fn forward_and_backward_are_deterministic() {
+    let weights = Vgg19Weights::random(5);
+    let (h, w) = (64, 48);
+    let img = random_vec(3 * h * w, -100.0, 100.0, 6);
+    let layers = [Layer(0), Layer(4), Layer(9), Layer(12)];
+    let run = || {
+        let mut net = CpuVgg19::new(&weights, Pooling::Average);
+        let f = net.forward(&img, h, w, &layers).unwrap();
+        let grads: Vec<(Layer, &FeatureMap)> = layers.iter().copied().zip(f.iter()).collect();
+        let g = net.input_gradient(&grads).unwrap();
+        (f, g)
+    };
+    let (f1, g1) = run();
+    let (f2, g2) = run();
+    assert_eq!(f1, f2);
+    assert!(g1.iter().zip(&g2).all(|(a, b)| a.to_bits() == b.to_bits()));
+}
+
+#[test]
+fn too_small_image_is_a_clear_error() {
+    let weights = Vgg19Weights::random(1);
+    let mut net = CpuVgg19::new(&weights, Pooling::Average);
+    let err = net.forward(&vec![0.0; 3 * 8 * 8], 8, 8, &[Layer(12)]).unwrap_err().to_string();
+    assert!(err.contains("too small") && err.contains("relu5_1"), "{err}");
+}
+
+#[test]
+fn real_weights_features_match_reference() {
+    let Some(path) = shared_weights() else { return };
+    let weights = Vgg19Weights::from_file(&path).unwrap();
+    let img = nstyle::image_io::load_image(&shared().unwrap().join("images/content/chelsea.png")).unwrap();
+    let small = nstyle::image_io::resize(&img.image, 40, 26);
+    let x = nstyle::image_io::to_network(&small);
+    let (h, w) = (26, 40);
+    let layers = [Layer(0), Layer(2), Layer(4), Layer(9), Layer(12)];
+    let mut net = CpuVgg19::new(&weights, Pooling::Max);
+    let got = net.forward(&x, h, w, &layers).unwrap();
+    let want = reference::vgg_forward(&weights, Pooling::Max, &Map::from_f32(3, h, w, &x), &layers);
+    for (l, (g, r)) in layers.iter().zip(got.iter().zip(&want)) {
+        let e = rel_err(&to64(&g.data), &r.data);
+        assert!(e <= 1e-4, "{l}: rel err {e}");
+        assert!(g.data.iter().all(|v| v.is_finite() && *v >= 0.0), "{l}: NaN or negative after ReLU");
+        let active = g.data.iter().filter(|v| **v > 0.0).count() as f64 / g.data.len() as f64;
+        assert!(active > 0.02 && active < 0.98, "{l}: implausible fraction of active units {active}");
+    }
+    // The bundled f16 copy gives nearly the same features.
+    let mut bundled = CpuVgg19::new(&Vgg19Weights::bundled().unwrap(), Pooling::Max);
+    let fb = bundled.forward(&x, h, w, &layers).unwrap();
+    for (l, (a, b)) in layers.iter().zip(fb.iter().zip(&got)) {
+        let e = rel_err(&to64(&a.data), &to64(&b.data));
+        assert!(e <= 1e-2, "{l}: bundled f16 weights differ from f32 by {e}");
+    }
+}
+
+#[test]
+fn bad_weights_files_are_rejected_with_the_tensor_named() {
+    let e = Vgg19Weights::from_bytes(b"not a safetensors file", "x").unwrap_err().to_string();
+    assert!(e.contains("not a valid safetensors"), "{e}");
+    // A valid file missing tensors.
+    let mut header = String::from("{\"conv1_1.weight\":{\"dtype\":\"F32\",\"shape\":[64,3,3,2],\"data_offsets\":[0,4608]}}");
+    while (header.len() + 8) % 8 != 0 {
+        header.push(' ');
+    }
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(header.as_bytes());
+    bytes.extend(std::iter::repeat(0u8).take(4608));
+    let e = Vgg19Weights::from_bytes(&bytes, "x").unwrap_err().to_string();
+    assert!(e.contains("conv1_1.weight") && e.contains("shape"), "{e}");
+}
