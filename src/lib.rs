@@ -14,6 +14,7 @@
 //! * [`stylize`]: the objective with its balance (Eq. 3, beta = gamma * beta') and the loop.
 //! * [`image_io`]: decoding, resizing, atomic writing, `.npy`.
 
+pub mod bench;
 pub mod engine;
 pub mod error;
 pub mod image_io;

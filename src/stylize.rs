@@ -579,3 +579,36 @@ pub fn inspect_losses(
         gradient,
     })
 }
+
+/// Bytes a run at `h x w` (style image `sh x sw`) needs at its peak, estimated from the
+/// buffers it allocates: engine activations and scratch, per-layer features and gradients,
+/// the losses' own copies (the Gaussian one keeps f64 samples), and the optimiser's memory.
+pub fn estimate_memory(h: usize, w: usize, sh: usize, sw: usize, cfg: &StyleConfig) -> usize {
+    let mut deepest = cfg.content_layer;
+    for (l, _) in &cfg.style_layers {
+        deepest = deepest.max(*l);
+    }
+    let engine = crate::engine::CpuVgg19::memory_estimate(h.max(sh), w.max(sw), deepest);
+    let mut losses = 0usize;
+    for (l, _) in &cfg.style_layers {
+        let (lh, lw) = l.spatial(h, w);
+        let (slh, slw) = l.spatial(sh, sw);
+        let n = l.channels();
+        let (m, ms) = (lh * lw, slh * slw);
+        // Features, gradient, combined gradient (f32).
+        losses += 3 * 4 * n * m;
+        for (method, _) in &cfg.style.terms {
+            losses += match method {
+                // f64 samples of generated and style maps plus the f64 gradient.
+                Method::MmdGaussian => 8 * n * (2 * m + ms),
+                _ => 8 * n * n * 2,
+            };
+        }
+    }
+    let pixels = 3 * h * w * 4;
+    let optimizer = match cfg.optimizer {
+        OptimizerKind::Lbfgs { history } => (2 * history + 8) * pixels,
+        OptimizerKind::Adam { .. } => 2 * 2 * pixels + 6 * pixels,
+    };
+    engine + losses + optimizer
+}

@@ -7,6 +7,9 @@ use crate::tensor::FeatureMap;
 /// Positions per f32 GEMM block before accumulating into f64: keeps each block's f32
 /// rounding at the level of a 4096-term dot product whatever the image size.
 const GRAM_BLOCK: usize = 4096;
+/// Smallest block worth a GEMM call (deep layers have few positions: split them anyway so
+/// every worker gets blocks).
+const GRAM_MIN_BLOCK: usize = 256;
 
 /// Per-channel means over positions (the paper's mu, Eq. 12), in f64.
 pub fn channel_means(f: &FeatureMap) -> Vec<f64> {
@@ -19,24 +22,40 @@ pub fn channel_means(f: &FeatureMap) -> Vec<f64> {
 /// `G = F F^T / M` (N x N, row-major, f64): Eq. 7 divided by M so that maps of different
 /// sizes compare (with equal sizes this is exactly the paper's G / M).
 pub fn normalized_gram(f: &FeatureMap) -> Vec<f64> {
+    use rayon::prelude::*;
     let (n, m) = (f.channels, f.positions());
+    let threads = rayon::current_num_threads().max(1);
+    let block_len = m.div_ceil(2 * threads).clamp(GRAM_MIN_BLOCK, GRAM_BLOCK);
+    let starts: Vec<usize> = (0..m).step_by(block_len).collect();
+    // Each worker sums a fixed subset of blocks (single-threaded GEMMs: the N x N output
+    // is too small to split well), then the partial sums are added in worker order, so
+    // the result does not depend on scheduling.
+    let partials: Vec<Vec<f64>> = (0..threads.min(starts.len()))
+        .into_par_iter()
+        .map(|worker| {
+            let mut acc = vec![0.0f64; n * n];
+            let mut block = vec![0.0f32; n * n];
+            for &start in starts.iter().skip(worker).step_by(threads) {
+                let len = block_len.min(m - start);
+                let a = MatRef {
+                    data: &f.data,
+                    offset: start,
+                    rows: n,
+                    cols: len,
+                    rs: m,
+                    cs: 1,
+                };
+                matmul(&mut block, 0, n, 1, false, a, a.t(), 1.0, 1);
+                for (s, &b) in acc.iter_mut().zip(&block) {
+                    *s += b as f64;
+                }
+            }
+            acc
+        })
+        .collect();
     let mut acc = vec![0.0f64; n * n];
-    let mut block = vec![0.0f32; n * n];
-    let threads = rayon::current_num_threads();
-    for start in (0..m).step_by(GRAM_BLOCK) {
-        let len = GRAM_BLOCK.min(m - start);
-        let a = MatRef {
-            data: &f.data,
-            offset: start,
-            rows: n,
-            cols: len,
-            rs: m,
-            cs: 1,
-        };
-        matmul(&mut block, 0, n, 1, false, a, a.t(), 1.0, threads);
-        for (s, &b) in acc.iter_mut().zip(&block) {
-            *s += b as f64;
-        }
+    for p in &partials {
+        acc.iter_mut().zip(p).for_each(|(a, b)| *a += b);
     }
     let inv = 1.0 / m as f64;
     acc.iter_mut().for_each(|v| *v *= inv);
