@@ -34,9 +34,22 @@ pub struct BenchResult {
 }
 
 /// Median seconds per evaluation over `iters` timed evaluations after one warm-up.
-pub fn bench_size(weights: &Vgg19Weights, size: usize, iters: usize, pooling: Pooling) -> Result<BenchResult> {
+pub fn bench_size(
+    weights: &Vgg19Weights,
+    size: usize,
+    iters: usize,
+    pooling: Pooling,
+) -> Result<BenchResult> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
-    let mut img = || InputImage::new(size, size, (0..3 * size * size).map(|_| rng.gen_range(-110.0..130.0)).collect());
+    let mut img = || {
+        InputImage::new(
+            size,
+            size,
+            (0..3 * size * size)
+                .map(|_| rng.gen_range(-110.0..130.0))
+                .collect(),
+        )
+    };
     let (content, style, x) = (img(), img(), img());
     let mut net = CpuVgg19::new(weights, pooling);
     let cfg = StyleConfig::default();

@@ -105,7 +105,7 @@ struct TransferArgs {
     #[arg(long, default_value = "gram", value_name = "SPEC")]
     style_loss: String,
     /// gamma, the balance factor: 0.1 keeps the content, 10 is mostly style.
-    #[arg(long, default_value_t = 1.0, value_name = "GAMMA")]
+    #[arg(long, default_value_t = 5.0, value_name = "GAMMA")]
     style_weight: f64,
     /// alpha, the content loss weight.
     #[arg(long, default_value_t = 1.0, value_name = "ALPHA")]
@@ -115,7 +115,11 @@ struct TransferArgs {
     #[arg(long, value_name = "SPEC")]
     beta_prime: Option<String>,
     /// Style layers with optional weights w_l, e.g. relu1_1,relu2_1:0.5.
-    #[arg(long, default_value = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1", value_name = "LAYERS")]
+    #[arg(
+        long,
+        default_value = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1",
+        value_name = "LAYERS"
+    )]
     style_layers: String,
     /// Content layer.
     #[arg(long, default_value = "relu4_2", value_name = "LAYER")]
@@ -181,11 +185,19 @@ struct LossesArgs {
     #[arg(long, value_name = "PX")]
     size: Option<u32>,
     /// Methods to report (names only; default all five).
-    #[arg(long, value_name = "SPEC", default_value = "gram,mmd-linear,mmd-poly,mmd-gaussian,bn")]
+    #[arg(
+        long,
+        value_name = "SPEC",
+        default_value = "gram,mmd-linear,mmd-poly,mmd-gaussian,bn"
+    )]
     style_loss: String,
     #[arg(long, default_value = "relu4_2", value_name = "LAYER")]
     content_layer: String,
-    #[arg(long, default_value = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1", value_name = "LAYERS")]
+    #[arg(
+        long,
+        default_value = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1",
+        value_name = "LAYERS"
+    )]
     style_layers: String,
     /// Use the exact quadratic-time Gaussian MMD with this sigma^2 (else the linear-time estimator).
     #[arg(long, value_name = "V")]
@@ -263,7 +275,10 @@ fn parse_beta_prime(s: &str) -> Result<Vec<(Method, f64)>> {
             let (m, v) = p
                 .split_once(':')
                 .with_context(|| format!("--beta-prime entry '{p}' must be METHOD:VALUE"))?;
-            let v: f64 = v.trim().parse().with_context(|| format!("--beta-prime value '{v}' is not a number"))?;
+            let v: f64 = v
+                .trim()
+                .parse()
+                .with_context(|| format!("--beta-prime value '{v}' is not a number"))?;
             Ok((m.parse::<Method>()?, v))
         })
         .collect()
@@ -317,7 +332,12 @@ fn transfer(a: TransferArgs) -> Result<ExitCode> {
         content_layer,
         content_weight: if a.style_only { 0.0 } else { a.content_weight },
         style_weight: a.style_weight,
-        beta_prime: a.beta_prime.as_deref().map(parse_beta_prime).transpose()?.unwrap_or_default(),
+        beta_prime: a
+            .beta_prime
+            .as_deref()
+            .map(parse_beta_prime)
+            .transpose()?
+            .unwrap_or_default(),
         loss: LossOptions {
             poly_c: a.model.poly_c,
             gaussian_sigma2_scale: a.gaussian_sigma2_scale,
@@ -347,7 +367,9 @@ fn transfer(a: TransferArgs) -> Result<ExitCode> {
     let style_px = a.style_size.unwrap_or(a.size);
     let (sw, sh) = image_io::fit_long_edge(style_img.width(), style_img.height(), style_px);
     let style = to_input(&image_io::resize(&style_img, sw, sh));
-    let (h, w) = content.as_ref().map_or((style.height, style.width), |c| (c.height, c.width));
+    let (h, w) = content
+        .as_ref()
+        .map_or((style.height, style.width), |c| (c.height, c.width));
     for (l, _) in &cfg.style_layers {
         for (what, hh, ww) in [("output", h, w), ("style image", style.height, style.width)] {
             let (lh, lw) = l.spatial(hh, ww);
@@ -375,6 +397,16 @@ fn transfer(a: TransferArgs) -> Result<ExitCode> {
         .max_memory
         .map(|g| g * (1u64 << 30) as f64)
         .or(available_memory().map(|b| b as f64));
+    if let Some(limit) = limit {
+        if estimate > limit {
+            bail!(
+                "a {w}x{h} run needs about {} of memory but only {} is available (use a smaller --size or --max-memory)",
+                gib(estimate),
+                gib(limit)
+            );
+        }
+    }
+
     if !a.quiet {
         eprintln!(
             "nstyle: {}x{} px, style {}x{} px, {} ({}), estimated memory {}",
@@ -387,16 +419,6 @@ fn transfer(a: TransferArgs) -> Result<ExitCode> {
             gib(estimate)
         );
     }
-    if let Some(limit) = limit {
-        if estimate > limit {
-            bail!(
-                "a {w}x{h} run needs about {} of memory but only {} is available (use a smaller --size or --max-memory)",
-                gib(estimate),
-                gib(limit)
-            );
-        }
-    }
-
     let interrupted = Arc::new(AtomicBool::new(false));
     {
         let flag = interrupted.clone();
@@ -405,15 +427,18 @@ fn transfer(a: TransferArgs) -> Result<ExitCode> {
     }
     let mut log = match &a.log {
         Some(p) => Some(std::io::BufWriter::new(
-            std::fs::File::create(p).with_context(|| format!("{}: cannot create log file", p.display()))?,
+            std::fs::File::create(p)
+                .with_context(|| format!("{}: cannot create log file", p.display()))?,
         )),
         None => None,
     };
     let bar = (!a.quiet && std::io::stderr().is_terminal()).then(|| {
         let b = ProgressBar::new(cfg.iterations as u64);
         b.set_style(
-            ProgressStyle::with_template("{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}, {per_sec}] {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(
+                "{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}, {per_sec}] {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         b
     });
@@ -421,18 +446,26 @@ fn transfer(a: TransferArgs) -> Result<ExitCode> {
     let mut net = CpuVgg19::new(&weights, a.model.pooling.into());
     let mut save_error: Option<anyhow::Error> = None;
     let mut callback = |it: &Iterate, x: &InputImage| -> ControlFlow<()> {
-        let style_str: Vec<String> = it.losses.style.iter().map(|(m, v)| format!("{m} {v:.4e}")).collect();
+        let style_str: Vec<String> = it
+            .losses
+            .style
+            .iter()
+            .map(|(m, v)| format!("{m} {v:.4e}"))
+            .collect();
         let msg = format!(
             "loss {:.4e}{} | {} | change {:.4}",
             it.objective,
-            it.losses.content.map(|c| format!(" | content {c:.4e}")).unwrap_or_default(),
+            it.losses
+                .content
+                .map(|c| format!(" | content {c:.4e}"))
+                .unwrap_or_default(),
             style_str.join(" "),
             it.relative_change
         );
         if let Some(b) = &bar {
             b.set_position(it.iteration as u64);
             b.set_message(msg.clone());
-        } else if !a.quiet && (it.iteration % plain_every == 0 || it.iteration == 1) {
+        } else if !a.quiet && (it.iteration.is_multiple_of(plain_every) || it.iteration == 1) {
             eprintln!(
                 "iter {}/{} ({:.1}s): {msg}",
                 it.iteration,
@@ -446,7 +479,12 @@ fn transfer(a: TransferArgs) -> Result<ExitCode> {
             }
         }
         if let Some(l) = &mut log {
-            let style: Map<String, Value> = it.losses.style.iter().map(|(m, v)| (m.to_string(), json!(v))).collect();
+            let style: Map<String, Value> = it
+                .losses
+                .style
+                .iter()
+                .map(|(m, v)| (m.to_string(), json!(v)))
+                .collect();
             let line = json!({
                 "iteration": it.iteration, "evaluations": it.evaluations, "objective": it.objective,
                 "content": it.losses.content, "style": style, "total": it.losses.total,
@@ -455,9 +493,13 @@ fn transfer(a: TransferArgs) -> Result<ExitCode> {
             let _ = writeln!(l, "{line}");
         }
         if let Some(n) = a.save_every {
-            if it.iteration % n == 0 {
+            if it.iteration.is_multiple_of(n) {
                 let p = sibling_path(&out, &format!("_iter{}", it.iteration));
-                if let Err(e) = image_io::save_image(&p, &image_io::from_network(&x.data, x.height, x.width), a.sixteen_bit) {
+                if let Err(e) = image_io::save_image(
+                    &p,
+                    &image_io::from_network(&x.data, x.height, x.width),
+                    a.sixteen_bit,
+                ) {
                     save_error = Some(e.into());
                     return ControlFlow::Break(());
                 }
@@ -480,10 +522,23 @@ fn transfer(a: TransferArgs) -> Result<ExitCode> {
         l.flush().context("writing the log")?;
     }
     let img = &result.image;
-    image_io::save_image(&out, &image_io::from_network(&img.data, img.height, img.width), a.sixteen_bit)?;
+    image_io::save_image(
+        &out,
+        &image_io::from_network(&img.data, img.height, img.width),
+        a.sixteen_bit,
+    )?;
     if !a.quiet {
-        let style: Vec<String> = result.losses.style.iter().map(|(m, v)| format!("{m} {v:.4e}")).collect();
-        let bp: Vec<String> = result.beta_primes.iter().map(|(m, v)| format!("{m} {v:.3e}")).collect();
+        let style: Vec<String> = result
+            .losses
+            .style
+            .iter()
+            .map(|(m, v)| format!("{m} {v:.4e}"))
+            .collect();
+        let bp: Vec<String> = result
+            .beta_primes
+            .iter()
+            .map(|(m, v)| format!("{m} {v:.3e}"))
+            .collect();
         eprintln!(
             "{}: {} iterations ({} evaluations) in {:.1}s, {}; loss: content {}, style {}; beta' {}; wrote {}",
             if result.stop == stylize::StopReason::Interrupted { "interrupted" } else { "done" },
@@ -521,7 +576,11 @@ fn losses(a: LossesArgs) -> Result<ExitCode> {
         }
     }
     let weights = load_weights(&a.model)?;
-    let is_npy = a.image.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("npy"));
+    let is_npy = a
+        .image
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
     let content_img = a.content.as_deref().map(|p| load(p, true)).transpose()?;
     let image = if is_npy {
         if a.size.is_some() {
@@ -529,7 +588,10 @@ fn losses(a: LossesArgs) -> Result<ExitCode> {
         }
         let (shape, data) = image_io::read_npy(&a.image)?;
         if shape.len() != 3 || shape[0] != 3 || shape[1] == 0 || shape[2] == 0 {
-            bail!("{}: .npy image must have shape [3, H, W], found {shape:?}", a.image.display());
+            bail!(
+                "{}: .npy image must have shape [3, H, W], found {shape:?}",
+                a.image.display()
+            );
         }
         InputImage::new(shape[1], shape[2], data)
     } else {
@@ -584,7 +646,10 @@ fn losses(a: LossesArgs) -> Result<ExitCode> {
     }
     let mut style_obj = Map::new();
     for (m, vals) in &report.style {
-        let layer_map: Map<String, Value> = vals.iter().map(|(l, v)| (l.name().to_string(), json!(v))).collect();
+        let layer_map: Map<String, Value> = vals
+            .iter()
+            .map(|(l, v)| (l.name().to_string(), json!(v)))
+            .collect();
         style_obj.insert(m.to_string(), Value::Object(layer_map));
     }
     out.insert("style".into(), Value::Object(style_obj));
@@ -598,7 +663,9 @@ fn losses(a: LossesArgs) -> Result<ExitCode> {
 fn bench(a: BenchArgs) -> Result<ExitCode> {
     let weights = Vgg19Weights::bundled()?;
     if a.child {
-        let [size] = a.sizes.as_slice() else { bail!("--child takes one size") };
+        let [size] = a.sizes.as_slice() else {
+            bail!("--child takes one size")
+        };
         let r = nstyle::bench::bench_size(&weights, *size, a.iters, a.pooling.into())?;
         let rss = nstyle::bench::peak_rss_bytes();
         println!(
@@ -621,18 +688,40 @@ fn bench(a: BenchArgs) -> Result<ExitCode> {
         rayon::current_num_threads(),
         a.iters,
         a.pooling,
-        if torch_ok { ", with PyTorch" } else { " (PyTorch not importable: nstyle only)" }
+        if torch_ok {
+            ", with PyTorch"
+        } else {
+            " (PyTorch not importable: nstyle only)"
+        }
     );
     println!("| size | nstyle s/iter | GFLOP/s | peak RSS | PyTorch fp32 s/iter | PyTorch channels-last s/iter | PyTorch peak RSS | ratio nstyle/PyTorch-CL |");
     println!("|---|---|---|---|---|---|---|---|");
     for &size in &a.sizes {
         let child = std::process::Command::new(&exe)
-            .args(["bench", "--child", "--no-torch", "--sizes", &size.to_string(), "--iters", &a.iters.to_string()])
-            .args(["--pooling", if matches!(a.pooling, PoolingName::Avg) { "avg" } else { "max" }])
+            .args([
+                "bench",
+                "--child",
+                "--no-torch",
+                "--sizes",
+                &size.to_string(),
+                "--iters",
+                &a.iters.to_string(),
+            ])
+            .args([
+                "--pooling",
+                if matches!(a.pooling, PoolingName::Avg) {
+                    "avg"
+                } else {
+                    "max"
+                },
+            ])
             .output()
             .context("running the benchmark child")?;
         if !child.status.success() {
-            bail!("benchmark at {size} failed: {}", String::from_utf8_lossy(&child.stderr).trim());
+            bail!(
+                "benchmark at {size} failed: {}",
+                String::from_utf8_lossy(&child.stderr).trim()
+            );
         }
         let r: Value = serde_json::from_slice(&child.stdout).context("benchmark child output")?;
         let ns = r["seconds_per_iteration"].as_f64().unwrap_or(f64::NAN);
@@ -643,19 +732,36 @@ fn bench(a: BenchArgs) -> Result<ExitCode> {
                 .arg(&script)
                 .args(["--size", &size.to_string(), "--iters", &a.iters.to_string()])
                 .args(["--threads", &rayon::current_num_threads().to_string()])
-                .args(["--pooling", if matches!(a.pooling, PoolingName::Avg) { "avg" } else { "max" }])
+                .args([
+                    "--pooling",
+                    if matches!(a.pooling, PoolingName::Avg) {
+                        "avg"
+                    } else {
+                        "max"
+                    },
+                ])
                 .output()
                 .context("running bench/torch_bench.py")?;
             if o.status.success() {
-                let t: Value = serde_json::from_slice(&o.stdout).context("torch_bench.py output")?;
+                let t: Value =
+                    serde_json::from_slice(&o.stdout).context("torch_bench.py output")?;
                 t_plain = t["fp32"].as_f64().unwrap_or(f64::NAN);
                 t_cl = t["fp32_channels_last"].as_f64().unwrap_or(f64::NAN);
                 t_rss = t["peak_rss_bytes"].as_f64().unwrap_or(f64::NAN);
             } else {
-                eprintln!("torch_bench.py failed at {size}: {}", String::from_utf8_lossy(&o.stderr).trim());
+                eprintln!(
+                    "torch_bench.py failed at {size}: {}",
+                    String::from_utf8_lossy(&o.stderr).trim()
+                );
             }
         }
-        let fmt = |v: f64, d: usize| if v.is_finite() { format!("{v:.d$}") } else { "-".into() };
+        let fmt = |v: f64, d: usize| {
+            if v.is_finite() {
+                format!("{v:.d$}")
+            } else {
+                "-".into()
+            }
+        };
         println!(
             "| {size} | {} | {} | {} MiB | {} | {} | {} MiB | {} |",
             fmt(ns, 3),

@@ -20,12 +20,26 @@ pub struct LoadedImage {
 /// Decodes any supported image (PNG, JPEG, WebP, TIFF, BMP), applying EXIF orientation.
 /// Refuses zero-size images and images above [`MAX_INPUT_PIXELS`] before allocating.
 pub fn load_image(path: &Path) -> Result<LoadedImage> {
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut reader = ImageReader::new(std::io::BufReader::new(file))
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let mut reader = ImageReader::new(std::io::Cursor::new(&bytes[..]))
         .with_guessed_format()
         .map_err(|e| Error::io(path, e))?;
-    if reader.format().is_none() {
-        return Err(Error::image(path, "not a supported image (PNG, JPEG, WebP, TIFF or BMP)"));
+    match reader.format() {
+        None => {
+            return Err(Error::image(
+                path,
+                "not a supported image (PNG, JPEG, WebP, TIFF or BMP)",
+            ))
+        }
+        // JPEG decoders fill a cut-off file with grey instead of failing: insist on the
+        // end-of-image marker (trailing padding after it is allowed).
+        Some(image::ImageFormat::Jpeg) if !has_jpeg_end_marker(&bytes) => {
+            return Err(Error::image(
+                path,
+                "truncated JPEG (no end-of-image marker)",
+            ))
+        }
+        _ => {}
     }
     let mut limits = image::Limits::default();
     limits.max_alloc = Some(4 << 30);
@@ -40,13 +54,18 @@ pub fn load_image(path: &Path) -> Result<LoadedImage> {
     if (w as u64) * (h as u64) > MAX_INPUT_PIXELS {
         return Err(Error::image(
             path,
-            format!("image is {w}x{h} = {} pixels, above the limit of {MAX_INPUT_PIXELS}", w as u64 * h as u64),
+            format!(
+                "image is {w}x{h} = {} pixels, above the limit of {MAX_INPUT_PIXELS}",
+                w as u64 * h as u64
+            ),
         ));
     }
-    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
     let color = decoder.color_type();
-    let mut img =
-        DynamicImage::from_decoder(decoder).map_err(|e| Error::image(path, format!("cannot decode image: {e}")))?;
+    let mut img = DynamicImage::from_decoder(decoder)
+        .map_err(|e| Error::image(path, format!("cannot decode image: {e}")))?;
     img.apply_orientation(orientation);
     let mut notes = Vec::new();
     let name = path.display();
@@ -63,6 +82,11 @@ pub fn load_image(path: &Path) -> Result<LoadedImage> {
         image: img.to_rgb32f(),
         notes,
     })
+}
+
+fn has_jpeg_end_marker(bytes: &[u8]) -> bool {
+    let tail = &bytes[bytes.len().saturating_sub(4096)..];
+    tail.windows(2).any(|w| w == [0xFF, 0xD9])
 }
 
 /// Size with the long edge equal to `long_edge`, aspect ratio kept (each side at least 1).
@@ -82,7 +106,8 @@ pub fn resize(img: &Rgb32FImage, w: u32, h: u32) -> Rgb32FImage {
         return img.clone();
     }
     let mut out = image::imageops::resize(img, w, h, image::imageops::FilterType::Lanczos3);
-    out.pixels_mut().for_each(|p| p.0.iter_mut().for_each(|v| *v = v.clamp(0.0, 1.0)));
+    out.pixels_mut()
+        .for_each(|p| p.0.iter_mut().for_each(|v| *v = v.clamp(0.0, 1.0)));
     out
 }
 
@@ -105,7 +130,9 @@ pub fn from_network(x: &[f32], h: usize, w: usize) -> Rgb32FImage {
     assert_eq!(x.len(), 3 * n);
     Rgb32FImage::from_fn(w as u32, h as u32, |px, py| {
         let i = py as usize * w + px as usize;
-        image::Rgb(std::array::from_fn(|c| ((x[c * n + i] + MEAN_RGB[c]) / 255.0).clamp(0.0, 1.0)))
+        image::Rgb(std::array::from_fn(|c| {
+            ((x[c * n + i] + MEAN_RGB[c]) / 255.0).clamp(0.0, 1.0)
+        }))
     })
 }
 
@@ -141,11 +168,16 @@ impl OutputFormat {
 pub fn check_output_path(path: &Path, sixteen_bit: bool) -> Result<OutputFormat> {
     let fmt = OutputFormat::from_path(path)?;
     if sixteen_bit && fmt == OutputFormat::Jpeg {
-        return Err(Error::option("16-bit output needs a .png or .tif file (JPEG is 8-bit)"));
+        return Err(Error::option(
+            "16-bit output needs a .png or .tif file (JPEG is 8-bit)",
+        ));
     }
     let dir = parent_dir(path);
     if !dir.is_dir() {
-        return Err(Error::option(format!("{}: output directory does not exist", dir.display())));
+        return Err(Error::option(format!(
+            "{}: output directory does not exist",
+            dir.display()
+        )));
     }
     Ok(fmt)
 }
@@ -159,7 +191,10 @@ fn parent_dir(path: &Path) -> &Path {
 
 /// Writes through a temporary file in the destination directory, then renames it into
 /// place: readers never see a half-written file, and a failure leaves no file behind.
-pub fn write_atomically(path: &Path, write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
+pub fn write_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<()> {
     let dir = parent_dir(path);
     let tmp = tempfile::Builder::new()
         .prefix(".nstyle-")
@@ -211,7 +246,8 @@ pub fn write_npy(path: &Path, shape: &[usize], data: &[f32]) -> Result<()> {
             .writer(&mut buf)
             .begin_nd()
             .map_err(|e| Error::io(path, e))?;
-        w.extend(data.iter().copied()).map_err(|e| Error::io(path, e))?;
+        w.extend(data.iter().copied())
+            .map_err(|e| Error::io(path, e))?;
         w.finish().map_err(|e| Error::io(path, e))?;
     }
     let bytes = buf.into_inner();
@@ -221,14 +257,20 @@ pub fn write_npy(path: &Path, shape: &[usize], data: &[f32]) -> Result<()> {
 /// Reads a float32 `.npy` array: its shape and values (C order).
 pub fn read_npy(path: &Path) -> Result<(Vec<usize>, Vec<f32>)> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let npy = npyz::NpyFile::new(&bytes[..]).map_err(|e| Error::image(path, format!("not a valid .npy file: {e}")))?;
+    let npy = npyz::NpyFile::new(&bytes[..])
+        .map_err(|e| Error::image(path, format!("not a valid .npy file: {e}")))?;
     if npy.order() != npyz::Order::C {
         return Err(Error::image(path, ".npy array must be in C order"));
     }
     let shape: Vec<usize> = npy.shape().iter().map(|&s| s as usize).collect();
     match npy.dtype() {
         npyz::DType::Plain(t) if t.type_char() == npyz::TypeChar::Float && t.size_field() == 4 => {}
-        other => return Err(Error::image(path, format!(".npy dtype must be float32, found {}", other.descr()))),
+        other => {
+            return Err(Error::image(
+                path,
+                format!(".npy dtype must be float32, found {}", other.descr()),
+            ))
+        }
     }
     let data: Vec<f32> = npy
         .into_vec()

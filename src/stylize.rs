@@ -45,7 +45,7 @@ pub struct StyleConfig {
     pub content_layer: Layer,
     /// alpha (default 1).
     pub content_weight: f64,
-    /// gamma, the balance factor (default 1).
+    /// gamma, the balance factor (default 5, the authors' default).
     pub style_weight: f64,
     /// beta' given by hand, per method; others follow the rule above.
     pub beta_prime: Vec<(Method, f64)>,
@@ -62,10 +62,13 @@ impl Default for StyleConfig {
     fn default() -> Self {
         StyleConfig {
             style: StyleSpec::single(Method::Gram),
-            style_layers: Layer::default_style().into_iter().map(|l| (l, 1.0)).collect(),
+            style_layers: Layer::default_style()
+                .into_iter()
+                .map(|l| (l, 1.0))
+                .collect(),
             content_layer: Layer::default_content(),
             content_weight: 1.0,
-            style_weight: 1.0,
+            style_weight: 5.0,
             beta_prime: Vec::new(),
             loss: LossOptions::default(),
             iterations: 500,
@@ -115,12 +118,15 @@ pub struct Objective<'a> {
     pub last: Breakdown,
 }
 
-fn noise_image(h: usize, w: usize, rng: &mut ChaCha8Rng) -> InputImage {
+/// The seeded white-noise image (uniform over 0..255 per value) that is both the default
+/// initialisation and the probe for beta'.
+pub fn noise_image(h: usize, w: usize, seed: u64) -> InputImage {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let n = h * w;
     let mut data = vec![0.0f32; 3 * n];
     for c in 0..3 {
         for v in &mut data[c * n..(c + 1) * n] {
-            *v = rng.gen_range(0.0..255.0) - MEAN_RGB[c];
+            *v = rng.gen_range(0.0f32..255.0) - MEAN_RGB[c];
         }
     }
     InputImage::new(h, w, data)
@@ -146,7 +152,11 @@ impl<'a> Objective<'a> {
             for ((layer, w), s) in cfg.style_layers.iter().zip(&style_feats) {
                 losses.push((*layer, *w, style_loss(method, s, &cfg.loss)?));
             }
-            let beta_prime = cfg.beta_prime.iter().find(|b| b.0 == method).map_or(f64::NAN, |b| b.1);
+            let beta_prime = cfg
+                .beta_prime
+                .iter()
+                .find(|b| b.0 == method)
+                .map_or(f64::NAN, |b| b.1);
             terms.push(StyleTerm {
                 method,
                 blend,
@@ -162,7 +172,9 @@ impl<'a> Objective<'a> {
                         c.width, c.height
                     )));
                 }
-                let p = net.forward(&c.data, c.height, c.width, &[cfg.content_layer])?.remove(0);
+                let p = net
+                    .forward(&c.data, c.height, c.width, &[cfg.content_layer])?
+                    .remove(0);
                 Some((cfg.content_layer, ContentLoss::new(p)))
             }
             _ => None,
@@ -207,7 +219,10 @@ impl<'a> Objective<'a> {
 
     /// beta'_m per method, after calibration.
     pub fn beta_primes(&self) -> Vec<(Method, f64)> {
-        self.terms.iter().map(|t| (t.method, t.beta_prime)).collect()
+        self.terms
+            .iter()
+            .map(|t| (t.method, t.beta_prime))
+            .collect()
     }
 
     /// The optimiser's scale factor `s`.
@@ -244,7 +259,10 @@ impl<'a> Objective<'a> {
                 .entry(l)
                 .or_insert_with(|| FeatureMap::zeros(g.channels, g.height, g.width));
             let k = k as f32;
-            e.data.iter_mut().zip(&g.data).for_each(|(a, b)| *a += k * b);
+            e.data
+                .iter_mut()
+                .zip(&g.data)
+                .for_each(|(a, b)| *a += k * b);
         };
         if let (Some((l, _)), Some((_, g))) = (&self.content, &parts.content) {
             add(*l, g, cc);
@@ -267,7 +285,16 @@ impl<'a> Objective<'a> {
             .terms
             .iter()
             .zip(&parts.style)
-            .map(|(t, v)| (t.method, t.losses.iter().zip(v).map(|((_, w, _), (l, _))| w * l).sum()))
+            .map(|(t, v)| {
+                (
+                    t.method,
+                    t.losses
+                        .iter()
+                        .zip(v)
+                        .map(|((_, w, _), (l, _))| w * l)
+                        .sum(),
+                )
+            })
             .collect();
         let total = self.alpha * content.unwrap_or(0.0)
             + self.gamma
@@ -277,7 +304,11 @@ impl<'a> Objective<'a> {
                     .zip(&style)
                     .map(|(t, s)| t.blend * t.beta_prime * s.1)
                     .sum::<f64>();
-        Breakdown { content, style, total }
+        Breakdown {
+            content,
+            style,
+            total,
+        }
     }
 
     fn coefficients(&self) -> (f64, Vec<f64>) {
@@ -311,7 +342,11 @@ impl<'a> Objective<'a> {
             let gn = norm(&g);
             if self.terms[m].beta_prime.is_nan() {
                 let reference = content_norm.filter(|c| *c > 0.0).unwrap_or(1.0);
-                self.terms[m].beta_prime = if gn > 0.0 && gn.is_finite() { reference / gn } else { 1.0 };
+                self.terms[m].beta_prime = if gn > 0.0 && gn.is_finite() {
+                    reference / gn
+                } else {
+                    1.0
+                };
             }
             let k = (self.gamma * self.terms[m].blend * self.terms[m].beta_prime) as f32;
             total_grad.iter_mut().zip(&g).for_each(|(t, v)| *t += k * v);
@@ -402,8 +437,7 @@ pub fn stylize(
     let (h, w) = content.map_or((style.height, style.width), |c| (c.height, c.width));
     validate(cfg)?;
     let start = Instant::now();
-    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
-    let probe = noise_image(h, w, &mut rng);
+    let probe = noise_image(h, w, cfg.seed);
     let mut x = match &cfg.init {
         Init::Noise => probe.clone(),
         Init::Content => content
@@ -421,13 +455,20 @@ pub fn stylize(
     };
     let mut obj = Objective::new(net, content, style, h, w, cfg)?;
     obj.calibrate(&probe)?;
-    let lower: Vec<f32> = (0..3).flat_map(|c| std::iter::repeat(-MEAN_RGB[c]).take(h * w)).collect();
+    let lower: Vec<f32> = (0..3)
+        .flat_map(|c| std::iter::repeat_n(-MEAN_RGB[c], h * w))
+        .collect();
     let upper: Vec<f32> = lower.iter().map(|l| l + 255.0).collect();
     let mut opt = cfg.optimizer.build(lower, upper);
     let pixel_norm = |x: &[f32]| -> f64 {
         let n = h * w;
         (0..3)
-            .map(|c| x[c * n..(c + 1) * n].iter().map(|&v| ((v + MEAN_RGB[c]) as f64).powi(2)).sum::<f64>())
+            .map(|c| {
+                x[c * n..(c + 1) * n]
+                    .iter()
+                    .map(|&v| ((v + MEAN_RGB[c]) as f64).powi(2))
+                    .sum::<f64>()
+            })
             .sum::<f64>()
             .sqrt()
     };
@@ -458,7 +499,9 @@ pub fn stylize(
             note: out.note.clone(),
         };
         if !out.value.is_finite() {
-            return Err(Error::option("the objective became non-finite; try a smaller --style-weight or learning rate"));
+            return Err(Error::option(
+                "the objective became non-finite; try a smaller --style-weight or learning rate",
+            ));
         }
         if callback(&iterate, &x).is_break() {
             stop = StopReason::Interrupted;
@@ -496,7 +539,9 @@ pub fn validate(cfg: &StyleConfig) -> Result<()> {
         if v.is_finite() && v >= 0.0 {
             Ok(())
         } else {
-            Err(Error::option(format!("{what} must be a finite number >= 0, got {v}")))
+            Err(Error::option(format!(
+                "{what} must be a finite number >= 0, got {v}"
+            )))
         }
     };
     finite_nonneg(cfg.content_weight, "--content-weight")?;
@@ -510,7 +555,9 @@ pub fn validate(cfg: &StyleConfig) -> Result<()> {
     }
     for (m, b) in &cfg.beta_prime {
         if !(b.is_finite() && *b > 0.0) {
-            return Err(Error::option(format!("beta' for {m} must be positive, got {b}")));
+            return Err(Error::option(format!(
+                "beta' for {m} must be positive, got {b}"
+            )));
         }
     }
     if !(cfg.loss.gaussian_sigma2_scale.is_finite() && cfg.loss.gaussian_sigma2_scale > 0.0) {
@@ -560,12 +607,25 @@ pub fn inspect_losses(
     };
     let mut obj = Objective::new(net, content, style, image.height, image.width, &cfg)?;
     let parts = obj.parts(&image.data)?;
-    let report_content = obj.content.as_ref().zip(parts.content.as_ref()).map(|((l, _), (v, _))| (*l, *v));
+    let report_content = obj
+        .content
+        .as_ref()
+        .zip(parts.content.as_ref())
+        .map(|((l, _), (v, _))| (*l, *v));
     let style_vals = obj
         .terms
         .iter()
         .zip(&parts.style)
-        .map(|(t, v)| (t.method, t.losses.iter().zip(v).map(|((l, _, _), (val, _))| (*l, *val)).collect()))
+        .map(|(t, v)| {
+            (
+                t.method,
+                t.losses
+                    .iter()
+                    .zip(v)
+                    .map(|((l, _, _), (val, _))| (*l, *val))
+                    .collect(),
+            )
+        })
         .collect();
     let gradient = if want_gradient {
         let ones = vec![1.0; obj.terms.len()];

@@ -25,7 +25,11 @@ impl FeatureMap {
     }
 
     pub fn from_vec(channels: usize, height: usize, width: usize, data: Vec<f32>) -> Self {
-        assert_eq!(data.len(), channels * height * width, "FeatureMap::from_vec");
+        assert_eq!(
+            data.len(),
+            channels * height * width,
+            "FeatureMap::from_vec"
+        );
         FeatureMap {
             channels,
             height,
@@ -131,7 +135,10 @@ impl Padded {
         for ci in 0..c {
             for y in 0..h {
                 let d = self.index(ci, y, 0);
-                for (a, b) in self.data[d..d + w].iter_mut().zip(&src[(ci * h + y) * w..][..w]) {
+                for (a, b) in self.data[d..d + w]
+                    .iter_mut()
+                    .zip(&src[(ci * h + y) * w..][..w])
+                {
                     *a += *b;
                 }
             }
@@ -150,6 +157,10 @@ pub struct InputImage {
 impl InputImage {
     pub fn new(height: usize, width: usize, data: Vec<f32>) -> Self {
         assert_eq!(data.len(), 3 * height * width, "InputImage::new");
-        InputImage { height, width, data }
+        InputImage {
+            height,
+            width,
+            data,
+        }
     }
 }

@@ -21,7 +21,13 @@ pub struct ConvSpec {
     pub pool_after: bool,
 }
 
-const fn conv(name: &'static str, relu: &'static str, cin: usize, cout: usize, pool_after: bool) -> ConvSpec {
+const fn conv(
+    name: &'static str,
+    relu: &'static str,
+    cin: usize,
+    cout: usize,
+    pool_after: bool,
+) -> ConvSpec {
     ConvSpec {
         name,
         relu,
@@ -53,6 +59,8 @@ pub const CONVS: [ConvSpec; 13] = [
 pub struct Layer(pub usize);
 
 impl Layer {
+    /// The ReLU's name (`relu4_2`), which is how users name layers.
+    #[allow(clippy::misnamed_getters)]
     pub fn name(self) -> &'static str {
         CONVS[self.0].relu
     }
@@ -89,7 +97,10 @@ impl std::str::FromStr for Layer {
             .map(Layer)
             .ok_or_else(|| {
                 let names: Vec<_> = CONVS.iter().map(|c| c.relu).collect();
-                Error::option(format!("unknown layer '{s}' (expected one of {})", names.join(", ")))
+                Error::option(format!(
+                    "unknown layer '{s}' (expected one of {})",
+                    names.join(", ")
+                ))
             })
     }
 }
@@ -166,8 +177,12 @@ impl Vgg19Weights {
                         shape
                     )));
                 }
-                let v = decode(t.dtype(), t.data())
-                    .ok_or_else(|| werr(format!("tensor '{name}' has dtype {:?}, expected F32, F16 or BF16", t.dtype())))?;
+                let v = decode(t.dtype(), t.data()).ok_or_else(|| {
+                    werr(format!(
+                        "tensor '{name}' has dtype {:?}, expected F32, F16 or BF16",
+                        t.dtype()
+                    ))
+                })?;
                 if v.len() != shape.iter().product::<usize>() {
                     return Err(werr(format!("tensor '{name}' is truncated")));
                 }
@@ -197,7 +212,9 @@ impl Vgg19Weights {
             .map(|s| {
                 let scale = (2.0 / (9.0 * s.cin as f32)).sqrt() * 1.7;
                 ConvParams {
-                    weight: (0..s.cout * s.cin * 9).map(|_| rng.gen_range(-scale..scale)).collect(),
+                    weight: (0..s.cout * s.cin * 9)
+                        .map(|_| rng.gen_range(-scale..scale))
+                        .collect(),
                     bias: (0..s.cout).map(|_| rng.gen_range(-0.05..0.1)).collect(),
                 }
             })

@@ -24,7 +24,10 @@ fn conv_case(cin: usize, cout: usize, h: usize, w: usize, seed: u64) {
     // The border invariant: everything outside the interior is zero.
     let interior: f64 = out.to_unpadded().iter().map(|v| v.abs() as f64).sum();
     let all: f64 = out.data.iter().map(|v| v.abs() as f64).sum();
-    assert!((interior - all).abs() <= 1e-6 * all.max(1.0), "border not zero");
+    assert!(
+        (interior - all).abs() <= 1e-6 * all.max(1.0),
+        "border not zero"
+    );
 }
 
 #[test]
@@ -46,12 +49,34 @@ fn conv_backward_is_the_adjoint_of_forward() {
         let wt = random_vec(cout * cin * 9, -0.3, 0.3, 12);
         let cw = ConvWeights::from_oihw(cout, cin, &wt, vec![0.0; cout]);
         let mut y = Padded::zeros(cout, h, w);
-        conv3x3(&Padded::from_unpadded(cin, h, w, &x), &cw.forward, &mut y, Epilogue::Linear);
+        conv3x3(
+            &Padded::from_unpadded(cin, h, w, &x),
+            &cw.forward,
+            &mut y,
+            Epilogue::Linear,
+        );
         let mut xt = Padded::zeros(cin, h, w);
-        conv3x3(&Padded::from_unpadded(cout, h, w, &g), &cw.backward, &mut xt, Epilogue::Linear);
-        let lhs: f64 = y.to_unpadded().iter().zip(&g).map(|(a, b)| *a as f64 * *b as f64).sum();
-        let rhs: f64 = x.iter().zip(xt.to_unpadded()).map(|(a, b)| *a as f64 * b as f64).sum();
-        assert!((lhs - rhs).abs() <= 1e-5 * lhs.abs().max(rhs.abs()), "{lhs} vs {rhs}");
+        conv3x3(
+            &Padded::from_unpadded(cout, h, w, &g),
+            &cw.backward,
+            &mut xt,
+            Epilogue::Linear,
+        );
+        let lhs: f64 = y
+            .to_unpadded()
+            .iter()
+            .zip(&g)
+            .map(|(a, b)| *a as f64 * *b as f64)
+            .sum();
+        let rhs: f64 = x
+            .iter()
+            .zip(xt.to_unpadded())
+            .map(|(a, b)| *a as f64 * b as f64)
+            .sum();
+        assert!(
+            (lhs - rhs).abs() <= 1e-5 * lhs.abs().max(rhs.abs()),
+            "{lhs} vs {rhs}"
+        );
     }
 }
 
@@ -68,7 +93,12 @@ fn pooling_forward_matches_reference_and_backward_is_correct() {
             // Gradient of <pool(x), g> by central differences (values are distinct, so max is smooth).
             let g = random_vec(c * (h / 2) * (w / 2), -1.0, 1.0, 30);
             let mut gi = Padded::zeros(c, h, w);
-            pool_backward(kind, &input, &Padded::from_unpadded(c, h / 2, w / 2, &g), &mut gi);
+            pool_backward(
+                kind,
+                &input,
+                &Padded::from_unpadded(c, h / 2, w / 2, &g),
+                &mut gi,
+            );
             let gi = gi.to_unpadded();
             let f = |x: &[f32]| -> f64 {
                 let m = reference::pool(&Map::from_f32(c, h, w, x), kind);
@@ -80,7 +110,11 @@ fn pooling_forward_matches_reference_and_backward_is_correct() {
                 xp[i] += eps;
                 xm[i] -= eps;
                 let fd = (f(&xp) - f(&xm)) / (2.0 * eps as f64);
-                assert!((fd - gi[i] as f64).abs() <= 1e-3, "{kind} pool grad at {i}: fd {fd} vs {}", gi[i]);
+                assert!(
+                    (fd - gi[i] as f64).abs() <= 1e-3,
+                    "{kind} pool grad at {i}: fd {fd} vs {}",
+                    gi[i]
+                );
             }
         }
     }
@@ -98,9 +132,18 @@ fn whole_network_forward_matches_reference_on_odd_size() {
         let img = random_vec(3 * h * w, -120.0, 130.0, 8);
         let mut net = CpuVgg19::new(&weights, pooling);
         let got = net.forward(&img, h, w, &all_layers()).unwrap();
-        let want = reference::vgg_forward(&weights, pooling, &Map::from_f32(3, h, w, &img), &all_layers());
+        let want = reference::vgg_forward(
+            &weights,
+            pooling,
+            &Map::from_f32(3, h, w, &img),
+            &all_layers(),
+        );
         for (l, (g, r)) in all_layers().iter().zip(got.iter().zip(&want)) {
-            assert_eq!((g.channels, g.height, g.width), (r.c, r.h, r.w), "{l} shape");
+            assert_eq!(
+                (g.channels, g.height, g.width),
+                (r.c, r.h, r.w),
+                "{l} shape"
+            );
             let e = rel_err(&to64(&g.data), &r.data);
             assert!(e <= 1e-5, "{pooling} {l}: rel err {e}");
         }
@@ -116,13 +159,29 @@ fn stack_gradient_check(pooling: Pooling, layers: &[Layer], h: usize, w: usize) 
     let proj: Vec<FeatureMap> = feats
         .iter()
         .enumerate()
-        .map(|(i, f)| FeatureMap::from_vec(f.channels, f.height, f.width, random_vec(f.data.len(), -1.0, 1.0, 50 + i as u64)))
+        .map(|(i, f)| {
+            FeatureMap::from_vec(
+                f.channels,
+                f.height,
+                f.width,
+                random_vec(f.data.len(), -1.0, 1.0, 50 + i as u64),
+            )
+        })
         .collect();
     let grads: Vec<(Layer, &FeatureMap)> = layers.iter().copied().zip(proj.iter()).collect();
     let g = net.input_gradient(&grads).unwrap();
     let loss = |x: &[f32]| -> f64 {
         let maps = reference::vgg_forward(&weights, pooling, &Map::from_f32(3, h, w, x), layers);
-        maps.iter().zip(&proj).map(|(m, p)| m.data.iter().zip(&p.data).map(|(a, b)| a * *b as f64).sum::<f64>()).sum()
+        maps.iter()
+            .zip(&proj)
+            .map(|(m, p)| {
+                m.data
+                    .iter()
+                    .zip(&p.data)
+                    .map(|(a, b)| a * *b as f64)
+                    .sum::<f64>()
+            })
+            .sum()
     };
     let gscale = g.iter().fold(0.0f32, |m, v| m.max(v.abs())) as f64;
     let mut r = rng(99);
@@ -176,15 +235,22 @@ fn forward_and_backward_are_deterministic() {
 fn too_small_image_is_a_clear_error() {
     let weights = Vgg19Weights::random(1);
     let mut net = CpuVgg19::new(&weights, Pooling::Average);
-    let err = net.forward(&vec![0.0; 3 * 8 * 8], 8, 8, &[Layer(12)]).unwrap_err().to_string();
-    assert!(err.contains("too small") && err.contains("relu5_1"), "{err}");
+    let err = net
+        .forward(&vec![0.0; 3 * 8 * 8], 8, 8, &[Layer(12)])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("too small") && err.contains("relu5_1"),
+        "{err}"
+    );
 }
 
 #[test]
 fn real_weights_features_match_reference() {
     let Some(path) = shared_weights() else { return };
     let weights = Vgg19Weights::from_file(&path).unwrap();
-    let img = nstyle::image_io::load_image(&shared().unwrap().join("images/content/chelsea.png")).unwrap();
+    let img = nstyle::image_io::load_image(&shared().unwrap().join("images/content/chelsea.png"))
+        .unwrap();
     let small = nstyle::image_io::resize(&img.image, 40, 26);
     let x = nstyle::image_io::to_network(&small);
     let (h, w) = (26, 40);
@@ -195,9 +261,15 @@ fn real_weights_features_match_reference() {
     for (l, (g, r)) in layers.iter().zip(got.iter().zip(&want)) {
         let e = rel_err(&to64(&g.data), &r.data);
         assert!(e <= 1e-4, "{l}: rel err {e}");
-        assert!(g.data.iter().all(|v| v.is_finite() && *v >= 0.0), "{l}: NaN or negative after ReLU");
+        assert!(
+            g.data.iter().all(|v| v.is_finite() && *v >= 0.0),
+            "{l}: NaN or negative after ReLU"
+        );
         let active = g.data.iter().filter(|v| **v > 0.0).count() as f64 / g.data.len() as f64;
-        assert!(active > 0.02 && active < 0.98, "{l}: implausible fraction of active units {active}");
+        assert!(
+            active > 0.02 && active < 0.98,
+            "{l}: implausible fraction of active units {active}"
+        );
     }
     // The bundled f16 copy gives nearly the same features.
     let mut bundled = CpuVgg19::new(&Vgg19Weights::bundled().unwrap(), Pooling::Max);
@@ -210,16 +282,22 @@ fn real_weights_features_match_reference() {
 
 #[test]
 fn bad_weights_files_are_rejected_with_the_tensor_named() {
-    let e = Vgg19Weights::from_bytes(b"not a safetensors file", "x").unwrap_err().to_string();
+    let e = Vgg19Weights::from_bytes(b"not a safetensors file", "x")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("not a valid safetensors"), "{e}");
     // A valid file missing tensors.
-    let mut header = String::from("{\"conv1_1.weight\":{\"dtype\":\"F32\",\"shape\":[64,3,3,2],\"data_offsets\":[0,4608]}}");
+    let mut header = String::from(
+        "{\"conv1_1.weight\":{\"dtype\":\"F32\",\"shape\":[64,3,3,2],\"data_offsets\":[0,4608]}}",
+    );
     while (header.len() + 8) % 8 != 0 {
         header.push(' ');
     }
     let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
     bytes.extend_from_slice(header.as_bytes());
-    bytes.extend(std::iter::repeat(0u8).take(4608));
-    let e = Vgg19Weights::from_bytes(&bytes, "x").unwrap_err().to_string();
+    bytes.extend(std::iter::repeat_n(0u8, 4608));
+    let e = Vgg19Weights::from_bytes(&bytes, "x")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("conv1_1.weight") && e.contains("shape"), "{e}");
 }

@@ -78,10 +78,19 @@ pub fn matmul<T: 'static + Copy + num_one::One>(
     if m == 0 || n == 0 {
         return;
     }
-    assert!(extent(dst_off, m, n, dst_rs, dst_cs) < dst.len(), "matmul: dst bounds");
+    assert!(
+        extent(dst_off, m, n, dst_rs, dst_cs) < dst.len(),
+        "matmul: dst bounds"
+    );
     if k > 0 {
-        assert!(extent(lhs.offset, m, k, lhs.rs, lhs.cs) < lhs.data.len(), "matmul: lhs bounds");
-        assert!(extent(rhs.offset, k, n, rhs.rs, rhs.cs) < rhs.data.len(), "matmul: rhs bounds");
+        assert!(
+            extent(lhs.offset, m, k, lhs.rs, lhs.cs) < lhs.data.len(),
+            "matmul: lhs bounds"
+        );
+        assert!(
+            extent(rhs.offset, k, n, rhs.rs, rhs.cs) < rhs.data.len(),
+            "matmul: rhs bounds"
+        );
     }
     // SAFETY: every index the product touches was bounds-checked above; `dst` is borrowed
     // mutably, so it cannot alias `lhs` or `rhs`.

@@ -21,7 +21,13 @@ use std::collections::HashMap;
 pub trait FeatureNet {
     /// Runs the network on `image` (`3 x height x width`, network input space) up to the
     /// deepest of `layers` and returns their features in the order asked.
-    fn forward(&mut self, image: &[f32], height: usize, width: usize, layers: &[Layer]) -> Result<Vec<FeatureMap>>;
+    fn forward(
+        &mut self,
+        image: &[f32],
+        height: usize,
+        width: usize,
+        layers: &[Layer],
+    ) -> Result<Vec<FeatureMap>>;
     /// Gradient with respect to the image of the last [`FeatureNet::forward`], given
     /// gradients at some of its layers (summed where several contribute).
     fn input_gradient(&mut self, grads: &[(Layer, &FeatureMap)]) -> Result<Vec<f32>>;
@@ -89,13 +95,13 @@ impl CpuVgg19 {
     pub fn memory_estimate(h: usize, w: usize, deepest: Layer) -> usize {
         let mut floats = Padded::zeros(0, h, w).data.len() + 3 * (h + 2) * (w + 2);
         let mut largest = 0;
-        for l in 0..=deepest.0 {
+        for (l, spec) in CONVS.iter().enumerate().take(deepest.0 + 1) {
             let (lh, lw) = Layer(l).spatial(h, w);
-            let act = CONVS[l].cout * (lh + 2) * (lw + 2);
+            let act = spec.cout * (lh + 2) * (lw + 2);
             floats += act;
             largest = largest.max(act);
-            if CONVS[l].pool_after && l < deepest.0 {
-                floats += CONVS[l].cout * (lh / 2 + 2) * (lw / 2 + 2);
+            if spec.pool_after && l < deepest.0 {
+                floats += spec.cout * (lh / 2 + 2) * (lw / 2 + 2);
             }
         }
         // Backward keeps up to three gradient maps alive at once (current, conv input, pool input).
@@ -129,9 +135,13 @@ impl CpuVgg19 {
     }
 
     /// Forward pass to conv index `deepest`, keeping every activation.
+    #[allow(clippy::needless_range_loop)] // `l` indexes the table, the weights and the activations
     pub fn run_forward(&mut self, image: &[f32], h: usize, w: usize, deepest: Layer) -> Result<()> {
         if image.len() != 3 * h * w {
-            return Err(Error::Shape(format!("image buffer has {} values, expected 3x{h}x{w}", image.len())));
+            return Err(Error::Shape(format!(
+                "image buffer has {} values, expected 3x{h}x{w}",
+                image.len()
+            )));
         }
         Self::check_size(h, w, deepest)?;
         self.ensure_workspace(h, w);
@@ -170,29 +180,45 @@ impl CpuVgg19 {
         match self.ws.depth {
             Some(d) if d >= layer.0 => {
                 let a = &self.ws.acts[layer.0];
-                Ok(FeatureMap::from_vec(a.channels, a.height, a.width, a.to_unpadded()))
+                Ok(FeatureMap::from_vec(
+                    a.channels,
+                    a.height,
+                    a.width,
+                    a.to_unpadded(),
+                ))
             }
-            _ => Err(Error::Shape(format!("layer {layer} was not computed by the last forward pass"))),
+            _ => Err(Error::Shape(format!(
+                "layer {layer} was not computed by the last forward pass"
+            ))),
         }
     }
 
     /// Backward pass to the input image; see [`FeatureNet::input_gradient`].
     pub fn run_backward(&mut self, grads: &[(Layer, &FeatureMap)]) -> Result<Vec<f32>> {
-        let depth = self.ws.depth.ok_or_else(|| Error::Shape("backward before forward".into()))?;
+        let depth = self
+            .ws
+            .depth
+            .ok_or_else(|| Error::Shape("backward before forward".into()))?;
         let deepest = grads
             .iter()
             .map(|(l, _)| l.0)
             .max()
             .ok_or_else(|| Error::Shape("no gradients given".into()))?;
         if deepest > depth {
-            return Err(Error::Shape(format!("gradient given at {} beyond the forward pass", Layer(deepest))));
+            return Err(Error::Shape(format!(
+                "gradient given at {} beyond the forward pass",
+                Layer(deepest)
+            )));
         }
         for (l, g) in grads {
             let a = &self.ws.acts[l.0];
             if (g.channels, g.height, g.width) != a.shape() {
                 return Err(Error::Shape(format!(
                     "gradient at {l} is {}x{}x{}, features are {:?}",
-                    g.channels, g.height, g.width, a.shape()
+                    g.channels,
+                    g.height,
+                    g.width,
+                    a.shape()
                 )));
             }
         }
@@ -210,7 +236,11 @@ impl CpuVgg19 {
             let act = &self.ws.acts[l];
             relu_mask(&mut g.data, &act.data);
             let c = &self.convs[l];
-            let (ih, iw) = if l == 0 { (h, w) } else { Layer(l).spatial(h, w) };
+            let (ih, iw) = if l == 0 {
+                (h, w)
+            } else {
+                Layer(l).spatial(h, w)
+            };
             let mut d_in = self.ws.take(c.cin, ih, iw);
             conv3x3(&g, &c.backward, &mut d_in, Epilogue::Linear);
             self.ws.give(g);
@@ -248,12 +278,18 @@ fn relu_mask(g: &mut [f32], act: &[f32]) {
 }
 
 fn conv_tile_floats() -> usize {
-    // Upper bound of one worker's im2col tile (see conv.rs).
-    4608 * 512
+    // Upper bound of one worker's im2col tile: conv.rs widens deep layers' tiles to 512 columns.
+    (4608 * 512).max(conv::TILE_FLOATS)
 }
 
 impl FeatureNet for CpuVgg19 {
-    fn forward(&mut self, image: &[f32], height: usize, width: usize, layers: &[Layer]) -> Result<Vec<FeatureMap>> {
+    fn forward(
+        &mut self,
+        image: &[f32],
+        height: usize,
+        width: usize,
+        layers: &[Layer],
+    ) -> Result<Vec<FeatureMap>> {
         let deepest = *layers
             .iter()
             .max()

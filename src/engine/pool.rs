@@ -60,7 +60,12 @@ pub fn pool_forward(kind: Pooling, input: &Padded, out: &mut Padded) {
                 let r1 = r0 + irow;
                 let o = &mut oplane_buf[(y + 1) * orow + 1..][..ow];
                 for (x, v) in o.iter_mut().enumerate() {
-                    let (a, b, cc, d) = (ip[r0 + 2 * x], ip[r0 + 2 * x + 1], ip[r1 + 2 * x], ip[r1 + 2 * x + 1]);
+                    let (a, b, cc, d) = (
+                        ip[r0 + 2 * x],
+                        ip[r0 + 2 * x + 1],
+                        ip[r1 + 2 * x],
+                        ip[r1 + 2 * x + 1],
+                    );
                     *v = match kind {
                         Pooling::Average => 0.25 * (a + b + cc + d),
                         Pooling::Max => a.max(b).max(cc).max(d),
@@ -75,7 +80,11 @@ pub fn pool_forward(kind: Pooling, input: &Padded, out: &mut Padded) {
 pub fn pool_backward(kind: Pooling, input: &Padded, grad_out: &Padded, grad_in: &mut Padded) {
     let (c, h, w) = input.shape();
     let (oh, ow) = pooled_size(h, w);
-    assert_eq!(grad_out.shape(), (c, oh, ow), "pool_backward: grad_out shape");
+    assert_eq!(
+        grad_out.shape(),
+        (c, oh, ow),
+        "pool_backward: grad_out shape"
+    );
     assert_eq!(grad_in.shape(), (c, h, w), "pool_backward: grad_in shape");
     let (irow, iplane) = (input.row(), input.plane());
     let (orow, oplane) = (grad_out.row(), grad_out.plane());

@@ -43,7 +43,12 @@ pub fn conv3x3(input: &Map, cout: usize, weight: &[f32], bias: Option<&[f32]>, r
                     for ky in 0..3 {
                         for kx in 0..3 {
                             let wv = weight[((o * cin + ci) * 3 + ky) * 3 + kx] as f64;
-                            s += wv * input.at(ci, y as isize + ky as isize - 1, x as isize + kx as isize - 1);
+                            s += wv
+                                * input.at(
+                                    ci,
+                                    y as isize + ky as isize - 1,
+                                    x as isize + kx as isize - 1,
+                                );
                         }
                     }
                 }
@@ -51,7 +56,12 @@ pub fn conv3x3(input: &Map, cout: usize, weight: &[f32], bias: Option<&[f32]>, r
             }
         }
     }
-    Map { c: cout, h, w, data }
+    Map {
+        c: cout,
+        h,
+        w,
+        data,
+    }
 }
 
 /// 2x2/2 pooling, flooring odd sizes.
@@ -74,11 +84,21 @@ pub fn pool(input: &Map, kind: Pooling) -> Map {
             }
         }
     }
-    Map { c, h: oh, w: ow, data }
+    Map {
+        c,
+        h: oh,
+        w: ow,
+        data,
+    }
 }
 
 /// VGG-19 forward to the deepest of `layers`, returning those layers' ReLU outputs.
-pub fn vgg_forward(weights: &Vgg19Weights, pooling: Pooling, image: &Map, layers: &[Layer]) -> Vec<Map> {
+pub fn vgg_forward(
+    weights: &Vgg19Weights,
+    pooling: Pooling,
+    image: &Map,
+    layers: &[Layer],
+) -> Vec<Map> {
     let deepest = layers.iter().map(|l| l.0).max().unwrap_or(0);
     let mut x = image.clone();
     let mut outs = vec![None; CONVS.len()];

@@ -34,7 +34,11 @@ impl LinearMmd {
 impl LayerLoss for LinearMmd {
     fn loss_and_grad(&self, f: &FeatureMap) -> Result<(f64, FeatureMap)> {
         check_channels("mmd-linear", f, self.mean.len())?;
-        let d: Vec<f64> = channel_means(f).iter().zip(&self.mean).map(|(a, b)| a - b).collect();
+        let d: Vec<f64> = channel_means(f)
+            .iter()
+            .zip(&self.mean)
+            .map(|(a, b)| a - b)
+            .collect();
         let loss = d.iter().map(|v| v * v).sum();
         let mut grad = FeatureMap::zeros(f.channels, f.height, f.width);
         add_channel_constant(&mut grad, &d, 2.0 / f.positions() as f64);
@@ -69,7 +73,11 @@ impl LayerLoss for PolyMmd {
         // d/dF ||G_F - G_S||^2 = 4 (G_F - G_S) F / M_F
         let mut grad = left_multiply(&d, f, 4.0 / m);
         if self.c != 0.0 {
-            let dm: Vec<f64> = channel_means(f).iter().zip(&self.mean).map(|(a, b)| a - b).collect();
+            let dm: Vec<f64> = channel_means(f)
+                .iter()
+                .zip(&self.mean)
+                .map(|(a, b)| a - b)
+                .collect();
             loss += 2.0 * self.c * dm.iter().map(|v| v * v).sum::<f64>();
             add_channel_constant(&mut grad, &dm, 4.0 * self.c / m);
         }
@@ -103,6 +111,8 @@ pub struct GaussianMmd {
     style_positions: usize,
     channels: usize,
     sigma2_scale: f64,
+    /// A fixed bandwidth instead of the one chosen from the sampled pairs.
+    fixed_sigma2: Option<f64>,
     /// (x, x') position indices into F and (y, y') into S, one entry per pair.
     pairs: Vec<[usize; 4]>,
     generated_positions: usize,
@@ -115,8 +125,18 @@ impl GaussianMmd {
             style_positions: style.positions(),
             channels: style.channels,
             sigma2_scale,
+            fixed_sigma2: None,
             pairs: Vec::new(),
             generated_positions: 0,
+        }
+    }
+
+    /// The same estimator with a fixed `sigma^2` (then the loss is a smooth function of F
+    /// for a fixed pairing, which is what gradient checks need).
+    pub fn with_fixed_sigma2(style: &FeatureMap, sigma2: f64) -> Self {
+        GaussianMmd {
+            fixed_sigma2: Some(sigma2),
+            ..Self::new(style, 1.0)
         }
     }
 
@@ -127,7 +147,9 @@ impl GaussianMmd {
         pf.shuffle(rng);
         ps.shuffle(rng);
         let p = (m_f / 2).min(self.style_positions / 2);
-        self.pairs = (0..p).map(|i| [pf[2 * i], pf[2 * i + 1], ps[2 * i], ps[2 * i + 1]]).collect();
+        self.pairs = (0..p)
+            .map(|i| [pf[2 * i], pf[2 * i + 1], ps[2 * i], ps[2 * i + 1]])
+            .collect();
         self.generated_positions = m_f;
     }
 
@@ -164,10 +186,18 @@ impl GaussianMmd {
             .collect();
         let p = self.pairs.len() as f64;
         let mean_d = d.iter().map(|q| q.iter().sum::<f64>()).sum::<f64>() / (4.0 * p);
-        let sigma2 = if mean_d > 0.0 { mean_d * self.sigma2_scale } else { 1.0 };
+        let sigma2 = match self.fixed_sigma2 {
+            Some(s2) => s2,
+            None if mean_d > 0.0 => mean_d * self.sigma2_scale,
+            None => 1.0,
+        };
         let k = |dd: f64| (-dd / (2.0 * sigma2)).exp();
         let mut loss = 0.0;
-        let mut gx = if want_grad { vec![0.0f64; x.len()] } else { Vec::new() };
+        let mut gx = if want_grad {
+            vec![0.0f64; x.len()]
+        } else {
+            Vec::new()
+        };
         for (&[a, b, c, dd], q) in self.pairs.iter().zip(&d) {
             let (kxx, kyy, kxy, kxy2) = (k(q[0]), k(q[1]), k(q[2]), k(q[3]));
             loss += kxx + kyy - kxy - kxy2;
@@ -245,7 +275,9 @@ fn pairwise_sq(a: &FeatureMap, b: &FeatureMap) -> Vec<f64> {
         rayon::current_num_threads(),
     );
     let norms = |v: &[f64], m: usize| -> Vec<f64> {
-        (0..m).map(|j| (0..n).map(|c| v[c * m + j].powi(2)).sum()).collect()
+        (0..m)
+            .map(|j| (0..n).map(|c| v[c * m + j].powi(2)).sum())
+            .collect()
     };
     let (na, nb) = (norms(&a64, ma), norms(&b64, mb));
     for i in 0..ma {
@@ -267,7 +299,9 @@ impl GaussianMmdExact {
         Self::check(style.positions(), "style")?;
         if let Some(s) = sigma2 {
             if !(s > 0.0 && s.is_finite()) {
-                return Err(Error::option(format!("gaussian sigma^2 must be positive, got {s}")));
+                return Err(Error::option(format!(
+                    "gaussian sigma^2 must be positive, got {s}"
+                )));
             }
         }
         Ok(GaussianMmdExact {
@@ -284,7 +318,9 @@ impl GaussianMmdExact {
             )));
         }
         if m < 2 {
-            return Err(Error::option(format!("exact Gaussian MMD needs at least 2 positions, the {which} map has {m}")));
+            return Err(Error::option(format!(
+                "exact Gaussian MMD needs at least 2 positions, the {which} map has {m}"
+            )));
         }
         Ok(())
     }
@@ -336,9 +372,29 @@ impl GaussianMmdExact {
         let ch = f.channels;
         // G = F * coef  (ch x m) ...
         let mut g = vec![0.0f64; ch * m];
-        matmul(&mut g, 0, m, 1, false, MatRef::row_major(&f64d, ch, m), MatRef::row_major(&coef, m, m), 1.0, 1);
+        matmul(
+            &mut g,
+            0,
+            m,
+            1,
+            false,
+            MatRef::row_major(&f64d, ch, m),
+            MatRef::row_major(&coef, m, m),
+            1.0,
+            1,
+        );
         // ... - b * S Kfs^T
-        matmul(&mut g, 0, m, 1, true, MatRef::row_major(&s64, ch, n), MatRef::row_major(&kfs, m, n).t(), -b, 1);
+        matmul(
+            &mut g,
+            0,
+            m,
+            1,
+            true,
+            MatRef::row_major(&s64, ch, n),
+            MatRef::row_major(&kfs, m, n).t(),
+            -b,
+            1,
+        );
         let mut grad = FeatureMap::zeros(ch, f.height, f.width);
         for c in 0..ch {
             for i in 0..m {
@@ -361,26 +417,15 @@ pub fn exact_gaussian_value(f: &FeatureMap, s: &FeatureMap, sigma2: f64) -> Resu
     Ok(GaussianMmdExact::new(s, Some(sigma2))?.evaluate(f)?.0)
 }
 
-/// Linear-time estimate with a fixed sigma^2 (no rescaling), for unbiasedness tests.
+/// One linear-time estimate with a fixed sigma^2 and a pairing drawn from `rng`, for
+/// unbiasedness tests.
 pub fn linear_gaussian_value_fixed_sigma(
     f: &FeatureMap,
     s: &FeatureMap,
     sigma2: f64,
     rng: &mut ChaCha8Rng,
-) -> f64 {
-    let mut l = GaussianMmd::new(s, 1.0);
+) -> Result<f64> {
+    let mut l = GaussianMmd::with_fixed_sigma2(s, sigma2);
     l.draw(f.positions(), rng);
-    let n = f.channels;
-    let (x, y) = (samples(f), &l.style);
-    let k = |d: f64| (-d / (2.0 * sigma2)).exp();
-    let sum: f64 = l
-        .pairs
-        .iter()
-        .map(|&[a, b, c, d]| {
-            let (xa, xb) = (&x[a * n..(a + 1) * n], &x[b * n..(b + 1) * n]);
-            let (yc, yd) = (&y[c * n..(c + 1) * n], &y[d * n..(d + 1) * n]);
-            k(dist2(xa, xb)) + k(dist2(yc, yd)) - k(dist2(xa, yd)) - k(dist2(xb, yc))
-        })
-        .sum();
-    sum / l.pairs.len() as f64
+    Ok(l.compute(f, false)?.0)
 }

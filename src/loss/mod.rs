@@ -63,7 +63,13 @@ pub enum Method {
 }
 
 impl Method {
-    pub const ALL: [Method; 5] = [Method::Gram, Method::MmdLinear, Method::MmdPoly, Method::MmdGaussian, Method::Bn];
+    pub const ALL: [Method; 5] = [
+        Method::Gram,
+        Method::MmdLinear,
+        Method::MmdPoly,
+        Method::MmdGaussian,
+        Method::Bn,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -122,7 +128,11 @@ impl Default for LossOptions {
 }
 
 /// Builds `method`'s loss with targets from the style features `style`.
-pub fn style_loss(method: Method, style: &FeatureMap, opts: &LossOptions) -> Result<Box<dyn LayerLoss>> {
+pub fn style_loss(
+    method: Method,
+    style: &FeatureMap,
+    opts: &LossOptions,
+) -> Result<Box<dyn LayerLoss>> {
     Ok(match method {
         Method::Gram => Box::new(GramLoss::new(style)),
         Method::MmdLinear => Box::new(LinearMmd::new(style)),
@@ -143,7 +153,9 @@ pub struct StyleSpec {
 
 impl StyleSpec {
     pub fn single(m: Method) -> Self {
-        StyleSpec { terms: vec![(m, 1.0)] }
+        StyleSpec {
+            terms: vec![(m, 1.0)],
+        }
     }
     pub fn methods(&self) -> Vec<Method> {
         self.terms.iter().map(|t| t.0).collect()
@@ -172,7 +184,9 @@ impl std::str::FromStr for StyleSpec {
         }
         let total: f64 = terms.iter().map(|t| t.1).sum();
         if total <= 0.0 {
-            return Err(Error::option("style loss blend weights must not all be zero"));
+            return Err(Error::option(
+                "style loss blend weights must not all be zero",
+            ));
         }
         terms.iter_mut().for_each(|t| t.1 /= total);
         Ok(StyleSpec { terms })
@@ -192,7 +206,9 @@ fn parse_weight(s: &str, what: &str) -> Result<f64> {
         .parse()
         .map_err(|_| Error::option(format!("invalid {what} '{s}' (expected a number)")))?;
     if !(v >= 0.0 && v.is_finite()) {
-        return Err(Error::option(format!("invalid {what} '{s}' (must be finite and >= 0)")));
+        return Err(Error::option(format!(
+            "invalid {what} '{s}' (must be finite and >= 0)"
+        )));
     }
     Ok(v)
 }

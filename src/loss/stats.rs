@@ -86,7 +86,9 @@ pub fn add_channel_constant(g: &mut FeatureMap, v: &[f64], scale: f64) {
     let m = g.positions();
     for (c, &vc) in v.iter().enumerate() {
         let add = (scale * vc) as f32;
-        g.data[c * m..(c + 1) * m].iter_mut().for_each(|x| *x += add);
+        g.data[c * m..(c + 1) * m]
+            .iter_mut()
+            .for_each(|x| *x += add);
     }
 }
 

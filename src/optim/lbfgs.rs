@@ -40,8 +40,14 @@ impl Lbfgs {
         let mut q: Vec<f64> = g.iter().map(|&v| v as f64).collect();
         let mut alphas = Vec::with_capacity(self.pairs.len());
         for (s, y, rho) in self.pairs.iter().rev() {
-            let a = rho * s.iter().zip(&q).map(|(&si, qi)| si as f64 * qi).sum::<f64>();
-            q.iter_mut().zip(y).for_each(|(qi, &yi)| *qi -= a * yi as f64);
+            let a = rho
+                * s.iter()
+                    .zip(&q)
+                    .map(|(&si, qi)| si as f64 * qi)
+                    .sum::<f64>();
+            q.iter_mut()
+                .zip(y)
+                .for_each(|(qi, &yi)| *qi -= a * yi as f64);
             alphas.push(a);
         }
         if let Some((s, y, _)) = self.pairs.back() {
@@ -49,8 +55,14 @@ impl Lbfgs {
             q.iter_mut().for_each(|v| *v *= gamma);
         }
         for ((s, y, rho), a) in self.pairs.iter().zip(alphas.iter().rev()) {
-            let b = rho * y.iter().zip(&q).map(|(&yi, qi)| yi as f64 * qi).sum::<f64>();
-            q.iter_mut().zip(s).for_each(|(qi, &si)| *qi += (a - b) * si as f64);
+            let b = rho
+                * y.iter()
+                    .zip(&q)
+                    .map(|(&yi, qi)| yi as f64 * qi)
+                    .sum::<f64>();
+            q.iter_mut()
+                .zip(s)
+                .for_each(|(qi, &si)| *qi += (a - b) * si as f64);
         }
         q.iter().map(|&v| -v as f32).collect()
     }
@@ -67,7 +79,11 @@ impl Lbfgs {
         evals: &mut usize,
     ) -> Result<Option<(Vec<f32>, f64, Vec<f32>)>> {
         for _ in 0..MAX_TRIALS {
-            let xn: Vec<f32> = x.iter().zip(d).map(|(&xi, &di)| xi + (t * di as f64) as f32).collect();
+            let xn: Vec<f32> = x
+                .iter()
+                .zip(d)
+                .map(|(&xi, &di)| xi + (t * di as f64) as f32)
+                .collect();
             let (fn_, gn) = problem.evaluate(&xn)?;
             *evals += 1;
             if fn_.is_finite() && fn_ <= f + C1 * t * gtd {
@@ -86,7 +102,11 @@ impl Lbfgs {
 
     fn gradient_step(g: &[f32], rms: f64) -> (Vec<f32>, f64) {
         let gn = norm(g);
-        let scale = if gn > 0.0 { rms * (g.len() as f64).sqrt() / gn } else { 0.0 };
+        let scale = if gn > 0.0 {
+            rms * (g.len() as f64).sqrt() / gn
+        } else {
+            0.0
+        };
         (g.iter().map(|&v| -v).collect(), scale)
     }
 }
@@ -113,7 +133,7 @@ impl Optimizer for Lbfgs {
             (self.direction(&g), 1.0)
         };
         let mut gtd = dot(&g, &d);
-        if !(gtd < 0.0) {
+        if gtd.is_nan() || gtd >= 0.0 {
             self.pairs.clear();
             (d, t) = Self::gradient_step(&g, self.first_step_rms);
             gtd = dot(&g, &d);
@@ -121,7 +141,12 @@ impl Optimizer for Lbfgs {
         }
         if gtd == 0.0 {
             self.current = Some((f, g));
-            return Ok(StepOutcome { value: f, evaluations: evals, note: Some("zero gradient".into()), stalled: true });
+            return Ok(StepOutcome {
+                value: f,
+                evaluations: evals,
+                note: Some("zero gradient".into()),
+                stalled: true,
+            });
         }
         let mut found = Self::search(x, f, gtd, &d, t, problem, &mut evals)?;
         if found.is_none() && !self.pairs.is_empty() {

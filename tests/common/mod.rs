@@ -23,7 +23,10 @@ pub fn random_map(c: usize, h: usize, w: usize, seed: u64) -> FeatureMap {
 pub fn rel_err(a: &[f64], b: &[f64]) -> f64 {
     assert_eq!(a.len(), b.len());
     let scale = b.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-300);
-    a.iter().zip(b).fold(0.0f64, |m, (x, y)| m.max((x - y).abs())) / scale
+    a.iter()
+        .zip(b)
+        .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()))
+        / scale
 }
 
 pub fn to64(v: &[f32]) -> Vec<f64> {
@@ -48,5 +51,7 @@ pub fn shared_weights() -> Option<PathBuf> {
 }
 
 pub fn example(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples").join(rel)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("images")
+        .join(rel)
 }

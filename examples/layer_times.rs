@@ -3,11 +3,19 @@ use nstyle::tensor::Padded;
 use nstyle::vgg::{Layer, CONVS};
 use std::time::Instant;
 fn main() {
-    let s: usize = std::env::args().nth(1).map(|v| v.parse().unwrap()).unwrap_or(512);
+    let s: usize = std::env::args()
+        .nth(1)
+        .map(|v| v.parse().unwrap())
+        .unwrap_or(512);
     let mut tot = 0.0;
     for (l, c) in CONVS.iter().enumerate() {
         let (h, w) = Layer(l).spatial(s, s);
-        let cw = ConvWeights::from_oihw(c.cout, c.cin, &vec![0.01; c.cout * c.cin * 9], vec![0.0; c.cout]);
+        let cw = ConvWeights::from_oihw(
+            c.cout,
+            c.cin,
+            &vec![0.01; c.cout * c.cin * 9],
+            vec![0.0; c.cout],
+        );
         let x = Padded::zeros(c.cin, h, w);
         let mut y = Padded::zeros(c.cout, h, w);
         let g = Padded::zeros(c.cout, h, w);
@@ -21,7 +29,14 @@ fn main() {
         let tb = t.elapsed().as_secs_f64();
         let fl = 2.0 * (c.cin * 9 * c.cout * h * w) as f64;
         tot += tf + tb;
-        println!("{} fwd {:.4}s {:.0} GF/s  bwd {:.4}s {:.0} GF/s", c.name, tf, fl / tf / 1e9, tb, fl / tb / 1e9);
+        println!(
+            "{} fwd {:.4}s {:.0} GF/s  bwd {:.4}s {:.0} GF/s",
+            c.name,
+            tf,
+            fl / tf / 1e9,
+            tb,
+            fl / tb / 1e9
+        );
     }
     println!("total conv {tot:.3}");
 }

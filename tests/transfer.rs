@@ -1,0 +1,191 @@
+//! End to end with the real VGG-19 weights from ../shared (skipped when absent): every
+//! method transfers a real photo towards a real painting at 96 px.
+
+mod common;
+use common::*;
+use nstyle::image_io::{fit_long_edge, load_image, resize, to_network};
+use nstyle::loss::{GramLoss, LayerLoss, LossOptions, PolyMmd};
+use nstyle::stylize::{inspect_losses, stylize, Init, StyleConfig};
+use nstyle::tensor::InputImage;
+use nstyle::{CpuVgg19, FeatureNet, Layer, Method, Pooling, StyleSpec, Vgg19Weights};
+use std::ops::ControlFlow;
+
+fn image(rel: &str, long: u32) -> InputImage {
+    let img = load_image(&shared().unwrap().join("images").join(rel))
+        .unwrap()
+        .image;
+    let (w, h) = fit_long_edge(img.width(), img.height(), long);
+    let r = resize(&img, w, h);
+    InputImage::new(h as usize, w as usize, to_network(&r))
+}
+
+fn resized(rel: &str, h: usize, w: usize) -> InputImage {
+    let img = load_image(&shared().unwrap().join("images").join(rel))
+        .unwrap()
+        .image;
+    InputImage::new(h, w, to_network(&resize(&img, w as u32, h as u32)))
+}
+
+/// (content loss, style loss summed over layers) of `x` for one method, raw.
+fn raw(
+    net: &mut CpuVgg19,
+    c: &InputImage,
+    s: &InputImage,
+    x: &InputImage,
+    m: Method,
+) -> (f64, f64) {
+    let r = inspect_losses(
+        net,
+        Some(c),
+        s,
+        x,
+        &[m],
+        Layer::default_content(),
+        &Layer::default_style(),
+        &LossOptions::default(),
+        0,
+        false,
+    )
+    .unwrap();
+    (r.content.unwrap().1, r.style[0].1.iter().map(|v| v.1).sum())
+}
+
+#[test]
+fn every_method_transfers_a_real_painting() {
+    // From the photo (the style loss is then that of the photo) with the default gamma:
+    // the style loss must at least halve while the content loss stays far below that of
+    // the painting itself.
+    let Some(path) = shared_weights() else { return };
+    let weights = Vgg19Weights::from_file(&path).unwrap();
+    let content = image("content/chelsea.png", 96);
+    let style = image("style/starry_night.jpg", 96);
+    let style_as_output = resized("style/starry_night.jpg", content.height, content.width);
+    let mut net = CpuVgg19::new(&weights, Pooling::Average);
+    for method in nstyle::Method::ALL {
+        let cfg = StyleConfig {
+            style: StyleSpec::single(method),
+            iterations: 60,
+            init: Init::Content,
+            seed: 3,
+            ..StyleConfig::default()
+        };
+        let out = stylize(&mut net, Some(&content), &style, &cfg, &mut |_, _| {
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+        let init = content.clone();
+        let (c0, s0) = raw(&mut net, &content, &style, &init, method);
+        let (c1, s1) = raw(&mut net, &content, &style, &out.image, method);
+        let (c_style, _) = raw(&mut net, &content, &style, &style_as_output, method);
+        eprintln!(
+            "{method}: {} iters, style {s0:.3e} -> {s1:.3e}, content {c0:.3e} -> {c1:.3e} (style image: {c_style:.3e})",
+            out.iterations
+        );
+        assert!(
+            s1 <= 0.5 * s0,
+            "{method}: style loss {s0} -> {s1}, not halved"
+        );
+        assert!(
+            c1 <= 0.5 * c_style,
+            "{method}: content loss {c1} not far below the style image's {c_style}"
+        );
+        assert!(out.image.data.iter().all(|v| v.is_finite()));
+    }
+}
+
+#[test]
+fn same_seed_same_output_bits() {
+    let Some(path) = shared_weights() else { return };
+    let weights = Vgg19Weights::from_file(&path).unwrap();
+    let content = image("content/chelsea.png", 64);
+    let style = image("style/the_scream.jpg", 64);
+    let cfg = StyleConfig {
+        style: "mmd-linear:0.5,mmd-gaussian:0.5".parse().unwrap(),
+        iterations: 8,
+        seed: 11,
+        ..StyleConfig::default()
+    };
+    let run = || {
+        let mut net = CpuVgg19::new(&weights, Pooling::Average);
+        stylize(&mut net, Some(&content), &style, &cfg, &mut |_, _| {
+            ControlFlow::Continue(())
+        })
+        .unwrap()
+        .image
+    };
+    let (a, b) = (run(), run());
+    assert!(a
+        .data
+        .iter()
+        .zip(&b.data)
+        .all(|(x, y)| x.to_bits() == y.to_bits()));
+    let other = {
+        let mut net = CpuVgg19::new(&weights, Pooling::Average);
+        let cfg2 = StyleConfig {
+            seed: 12,
+            ..cfg.clone()
+        };
+        stylize(&mut net, Some(&content), &style, &cfg2, &mut |_, _| {
+            ControlFlow::Continue(())
+        })
+        .unwrap()
+        .image
+    };
+    assert_ne!(
+        a.data, other.data,
+        "a different seed should give a different image"
+    );
+}
+
+#[test]
+fn style_reconstruction_from_noise_lowers_the_style_loss() {
+    let Some(path) = shared_weights() else { return };
+    let weights = Vgg19Weights::from_file(&path).unwrap();
+    let style = image("style/starry_night.jpg", 64);
+    let mut net = CpuVgg19::new(&weights, Pooling::Average);
+    let cfg = StyleConfig {
+        content_weight: 0.0,
+        iterations: 30,
+        tol: 0.0,
+        ..StyleConfig::default()
+    };
+    let mut first = None;
+    let out = stylize(&mut net, None, &style, &cfg, &mut |it, _| {
+        first.get_or_insert(it.losses.style[0].1);
+        ControlFlow::Continue(())
+    })
+    .unwrap();
+    assert_eq!(
+        (out.image.height, out.image.width),
+        (style.height, style.width)
+    );
+    assert!(out.losses.content.is_none());
+    let last = out.losses.style[0].1;
+    assert!(last < 0.2 * first.unwrap(), "{} -> {last}", first.unwrap());
+}
+
+#[test]
+fn gram_equals_poly_over_4n2_on_real_features() {
+    let Some(path) = shared_weights() else { return };
+    let weights = Vgg19Weights::from_file(&path).unwrap();
+    let (a, b) = (image("content/coffee.png", 80), image("style/wave.jpg", 72));
+    let mut net = CpuVgg19::new(&weights, Pooling::Max);
+    for layer in Layer::default_style() {
+        let f = net
+            .forward(&a.data, a.height, a.width, &[layer])
+            .unwrap()
+            .remove(0);
+        let s = net
+            .forward(&b.data, b.height, b.width, &[layer])
+            .unwrap()
+            .remove(0);
+        let g = GramLoss::new(&s).loss_and_grad(&f).unwrap().0;
+        let p = PolyMmd::new(&s, 0.0).loss_and_grad(&f).unwrap().0;
+        let n = f.channels as f64;
+        assert!(
+            (g - p / (4.0 * n * n)).abs() <= 1e-6 * g.abs(),
+            "{layer}: {g} vs {}",
+            p / (4.0 * n * n)
+        );
+    }
+}
