@@ -90,6 +90,21 @@ struct ModelArgs {
     seed: u64,
 }
 
+/// The layers the losses use (shared by the transfer and `losses`).
+#[derive(Args, Debug, Clone)]
+struct LayerArgs {
+    /// Style layers with optional weights w_l, e.g. relu1_1,relu2_1:0.5 (`losses`: names only).
+    #[arg(
+        long,
+        default_value = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1",
+        value_name = "LAYERS"
+    )]
+    style_layers: String,
+    /// Content layer.
+    #[arg(long, default_value = "relu4_2", value_name = "LAYER")]
+    content_layer: String,
+}
+
 #[derive(Args, Debug)]
 struct TransferArgs {
     /// CONTENT STYLE (or only STYLE with --style-only).
@@ -114,16 +129,8 @@ struct TransferArgs {
     /// gradients have the same size at a noise image.
     #[arg(long, value_name = "SPEC")]
     beta_prime: Option<String>,
-    /// Style layers with optional weights w_l, e.g. relu1_1,relu2_1:0.5.
-    #[arg(
-        long,
-        default_value = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1",
-        value_name = "LAYERS"
-    )]
-    style_layers: String,
-    /// Content layer.
-    #[arg(long, default_value = "relu4_2", value_name = "LAYER")]
-    content_layer: String,
+    #[command(flatten)]
+    layers: LayerArgs,
     /// Long edge of the output in pixels (the content image is resized to it).
     #[arg(long, default_value_t = 512, value_name = "PX")]
     size: u32,
@@ -191,14 +198,8 @@ struct LossesArgs {
         default_value = "gram,mmd-linear,mmd-poly,mmd-gaussian,bn"
     )]
     style_loss: String,
-    #[arg(long, default_value = "relu4_2", value_name = "LAYER")]
-    content_layer: String,
-    #[arg(
-        long,
-        default_value = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1",
-        value_name = "LAYERS"
-    )]
-    style_layers: String,
+    #[command(flatten)]
+    layers: LayerArgs,
     /// Use the exact quadratic-time Gaussian MMD with this sigma^2 (else the linear-time estimator).
     #[arg(long, value_name = "V")]
     gaussian_sigma2: Option<f64>,
@@ -315,8 +316,8 @@ fn transfer(a: TransferArgs) -> Result<ExitCode> {
         _ => bail!("expected CONTENT and STYLE images"),
     };
     let spec: StyleSpec = a.style_loss.parse()?;
-    let cfg_layers = parse_layer_weights(&a.style_layers)?;
-    let content_layer: Layer = a.content_layer.parse()?;
+    let cfg_layers = parse_layer_weights(&a.layers.style_layers)?;
+    let content_layer: Layer = a.layers.content_layer.parse()?;
     let optimizer = match a.optimizer {
         OptimizerName::Lbfgs => {
             if a.history == 0 {
@@ -561,8 +562,8 @@ fn transfer(a: TransferArgs) -> Result<ExitCode> {
 
 fn losses(a: LossesArgs) -> Result<ExitCode> {
     let methods = a.style_loss.parse::<StyleSpec>()?.methods();
-    let content_layer: Layer = a.content_layer.parse()?;
-    let layers = parse_layer_weights(&a.style_layers)?;
+    let content_layer: Layer = a.layers.content_layer.parse()?;
+    let layers = parse_layer_weights(&a.layers.style_layers)?;
     if layers.iter().any(|(_, w)| *w != 1.0) {
         bail!("losses reports raw per-layer values: give layer names without weights");
     }
