@@ -450,3 +450,38 @@ fn losses_prints_raw_values_and_a_gradient_that_matches_finite_differences() {
         "quadratic",
     );
 }
+
+#[test]
+fn grayscale_and_alpha_inputs_are_converted_and_said_once() {
+    let d = tmpdir();
+    let gray = d.path().join("gray.png");
+    image::GrayImage::from_fn(40, 30, |x, y| image::Luma([((x * 5 + y * 3) % 256) as u8]))
+        .save(&gray)
+        .unwrap();
+    let rgba = d.path().join("rgba.png");
+    image::RgbaImage::from_fn(30, 40, |x, y| {
+        image::Rgba([(x * 7) as u8, (y * 5) as u8, 90, 128])
+    })
+    .save(&rgba)
+    .unwrap();
+    let out = d.path().join("o.jpg");
+    let o = run(&[
+        s(&gray),
+        s(&rgba),
+        "-o",
+        s(&out),
+        "--size",
+        "32",
+        "--iterations",
+        "2",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert_eq!(
+        err.matches("grayscale image, converted to RGB").count(),
+        1,
+        "{err}"
+    );
+    assert_eq!(err.matches("alpha channel ignored").count(), 1, "{err}");
+    assert_eq!(image::open(&out).unwrap().width(), 32);
+}
