@@ -697,6 +697,8 @@ fn bench(a: BenchArgs) -> Result<ExitCode> {
     );
     println!("| size | nstyle s/iter | GFLOP/s | peak RSS | PyTorch fp32 s/iter | PyTorch channels-last s/iter | PyTorch peak RSS | ratio nstyle/PyTorch-CL |");
     println!("|---|---|---|---|---|---|---|---|");
+    // The same pooling for both programs (`avg` / `max`, as both command lines spell it).
+    let pooling = Pooling::from(a.pooling).to_string();
     for &size in &a.sizes {
         let child = std::process::Command::new(&exe)
             .args([
@@ -708,14 +710,7 @@ fn bench(a: BenchArgs) -> Result<ExitCode> {
                 "--iters",
                 &a.iters.to_string(),
             ])
-            .args([
-                "--pooling",
-                if matches!(a.pooling, PoolingName::Avg) {
-                    "avg"
-                } else {
-                    "max"
-                },
-            ])
+            .args(["--pooling", &pooling])
             .output()
             .context("running the benchmark child")?;
         if !child.status.success() {
@@ -733,14 +728,7 @@ fn bench(a: BenchArgs) -> Result<ExitCode> {
                 .arg(&script)
                 .args(["--size", &size.to_string(), "--iters", &a.iters.to_string()])
                 .args(["--threads", &rayon::current_num_threads().to_string()])
-                .args([
-                    "--pooling",
-                    if matches!(a.pooling, PoolingName::Avg) {
-                        "avg"
-                    } else {
-                        "max"
-                    },
-                ])
+                .args(["--pooling", &pooling])
                 .output()
                 .context("running bench/torch_bench.py")?;
             if o.status.success() {
@@ -756,6 +744,13 @@ fn bench(a: BenchArgs) -> Result<ExitCode> {
                 );
             }
         }
+        let mib = |b: f64| {
+            if b.is_finite() {
+                format!("{:.0} MiB", b / 1048576.0)
+            } else {
+                "-".into()
+            }
+        };
         let fmt = |v: f64, d: usize| {
             if v.is_finite() {
                 format!("{v:.d$}")
@@ -764,13 +759,13 @@ fn bench(a: BenchArgs) -> Result<ExitCode> {
             }
         };
         println!(
-            "| {size} | {} | {} | {} MiB | {} | {} | {} MiB | {} |",
+            "| {size} | {} | {} | {} | {} | {} | {} | {} |",
             fmt(ns, 3),
             fmt(r["gflops"].as_f64().unwrap_or(f64::NAN), 0),
-            fmt(rss / 1048576.0, 0),
+            mib(rss),
             fmt(t_plain, 3),
             fmt(t_cl, 3),
-            fmt(t_rss / 1048576.0, 0),
+            mib(t_rss),
             fmt(ns / t_cl, 2)
         );
     }
