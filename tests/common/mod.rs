@@ -41,7 +41,8 @@ pub fn shared() -> Option<PathBuf> {
 
 /// The full-precision weights in ../shared/models, or None (with a message) when absent.
 pub fn shared_weights() -> Option<PathBuf> {
-    let p = shared()?.join("models/vgg19-conv1_1-conv5_1.f32.safetensors");
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/models/vgg19-conv1_1-conv5_1.f32.safetensors");
     if p.is_file() {
         Some(p)
     } else {
