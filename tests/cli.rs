@@ -485,3 +485,28 @@ fn grayscale_and_alpha_inputs_are_converted_and_said_once() {
     assert_eq!(err.matches("alpha channel ignored").count(), 1, "{err}");
     assert_eq!(image::open(&out).unwrap().width(), 32);
 }
+
+#[test]
+fn resizing_to_the_current_size_is_the_identity() {
+    let img = nstyle::image_io::load_image(&content()).unwrap().image;
+    let (w, h) = img.dimensions();
+    assert_eq!(nstyle::image_io::resize(&img, w, h), img);
+    // So `losses --size <its own long edge>` reports the same as without --size.
+    let (c, st) = (content(), style());
+    let base = [
+        "losses",
+        "--content",
+        s(&c),
+        "--style",
+        s(&st),
+        "--image",
+        s(&c),
+    ];
+    let a = run(&base);
+    let long = w.max(h).to_string();
+    let mut with_size = base.to_vec();
+    with_size.extend(["--size", long.as_str()]);
+    let b = run(&with_size);
+    assert!(a.status.success() && b.status.success());
+    assert_eq!(a.stdout, b.stdout);
+}
