@@ -295,6 +295,12 @@ fn gib(b: f64) -> String {
     format!("{:.2} GiB", b / (1u64 << 30) as f64)
 }
 
+/// `gram 1.2345e6, bn 3.2100e2`: one value per method, for progress and summary lines.
+fn per_method(values: &[(Method, f64)], sep: &str) -> String {
+    let parts: Vec<String> = values.iter().map(|(m, v)| format!("{m} {v:.4e}")).collect();
+    parts.join(sep)
+}
+
 fn sibling_path(out: &Path, suffix: &str) -> PathBuf {
     let stem = out.file_stem().and_then(|s| s.to_str()).unwrap_or("out");
     let ext = out.extension().and_then(|s| s.to_str()).unwrap_or("png");
@@ -447,12 +453,6 @@ fn transfer(a: TransferArgs) -> Result<ExitCode> {
     let mut net = CpuVgg19::new(&weights, a.model.pooling.into());
     let mut save_error: Option<anyhow::Error> = None;
     let mut callback = |it: &Iterate, x: &InputImage| -> ControlFlow<()> {
-        let style_str: Vec<String> = it
-            .losses
-            .style
-            .iter()
-            .map(|(m, v)| format!("{m} {v:.4e}"))
-            .collect();
         let msg = format!(
             "loss {:.4e}{} | {} | change {:.4}",
             it.objective,
@@ -460,7 +460,7 @@ fn transfer(a: TransferArgs) -> Result<ExitCode> {
                 .content
                 .map(|c| format!(" | content {c:.4e}"))
                 .unwrap_or_default(),
-            style_str.join(" "),
+            per_method(&it.losses.style, " "),
             it.relative_change
         );
         if let Some(b) = &bar {
@@ -529,17 +529,6 @@ fn transfer(a: TransferArgs) -> Result<ExitCode> {
         a.sixteen_bit,
     )?;
     if !a.quiet {
-        let style: Vec<String> = result
-            .losses
-            .style
-            .iter()
-            .map(|(m, v)| format!("{m} {v:.4e}"))
-            .collect();
-        let bp: Vec<String> = result
-            .beta_primes
-            .iter()
-            .map(|(m, v)| format!("{m} {v:.3e}"))
-            .collect();
         eprintln!(
             "{}: {} iterations ({} evaluations) in {:.1}s, {}; loss: content {}, style {}; beta' {}; wrote {}",
             if result.stop == stylize::StopReason::Interrupted { "interrupted" } else { "done" },
@@ -548,8 +537,8 @@ fn transfer(a: TransferArgs) -> Result<ExitCode> {
             result.elapsed.as_secs_f64(),
             result.stop,
             result.losses.content.map_or("-".into(), |c| format!("{c:.4e}")),
-            style.join(", "),
-            bp.join(", "),
+            per_method(&result.losses.style, ", "),
+            per_method(&result.beta_primes, ", "),
             out.display()
         );
     }
