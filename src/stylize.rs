@@ -474,11 +474,13 @@ pub fn stylize(
     };
     let mut evaluations = 0;
     let mut stop = StopReason::MaxIterations;
+    let mut last_step_stalled = false;
     let mut iterations = 0;
     for it in 1..=cfg.iterations {
         let prev = x.data.clone();
         let out = opt.step(&mut x.data, &mut obj)?;
         evaluations += out.evaluations;
+        last_step_stalled = out.stalled;
         iterations = it;
         let diff: f64 = x
             .data
@@ -516,10 +518,17 @@ pub fn stylize(
             break;
         }
     }
-    // Report losses at the final image (L-BFGS already evaluated it; Adam moved after).
+    // Report losses at the final image. An L-BFGS step that succeeded ended by evaluating
+    // exactly that image; Adam moves after its evaluation, and a stalled search's last
+    // evaluation was a rejected trial point, so those need one more pass.
     let beta_primes = obj.beta_primes();
     let scale = obj.scale();
-    let (_, _) = obj.evaluate(&x.data)?;
+    let last_evaluated_at_x = matches!(cfg.optimizer, OptimizerKind::Lbfgs { .. })
+        && iterations > 0
+        && !last_step_stalled;
+    if !last_evaluated_at_x {
+        obj.evaluate(&x.data)?;
+    }
     let losses = obj.last.clone();
     Ok(Stylized {
         image: x,
