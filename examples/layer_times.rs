@@ -1,36 +1,40 @@
-use nstyle::engine::conv::{conv3x3, ConvWeights, Epilogue};
+//! Per-layer convolution timings (forward and input gradient) at one size, for profiling:
+//! `cargo run --release --example layer_times -- 512 [im2col|winograd]`.
+use nstyle::engine::conv::{ConvAlgorithm, ConvWeights};
 use nstyle::tensor::Padded;
 use nstyle::vgg::{Layer, CONVS};
 use std::time::Instant;
+
 fn main() {
-    let s: usize = std::env::args()
-        .nth(1)
-        .map(|v| v.parse().unwrap())
-        .unwrap_or(512);
+    let mut args = std::env::args().skip(1);
+    let s: usize = args.next().map(|v| v.parse().unwrap()).unwrap_or(512);
+    let algorithm = match args.next().as_deref() {
+        Some("im2col") => ConvAlgorithm::Im2col,
+        _ => ConvAlgorithm::Winograd,
+    };
     let mut tot = 0.0;
     for (l, c) in CONVS.iter().enumerate() {
         let (h, w) = Layer(l).spatial(s, s);
-        let cw = ConvWeights::from_oihw(
-            c.cout,
-            c.cin,
-            &vec![0.01; c.cout * c.cin * 9],
-            vec![0.0; c.cout],
-        );
+        let weights: Vec<f32> = (0..c.cout * c.cin * 9)
+            .map(|i| ((i * 7919) % 1000) as f32 * 1e-5 - 0.005)
+            .collect();
+        let cw = ConvWeights::with_algorithm(c.cout, c.cin, &weights, vec![0.0; c.cout], algorithm);
         let x = Padded::zeros(c.cin, h, w);
         let mut y = Padded::zeros(c.cout, h, w);
         let g = Padded::zeros(c.cout, h, w);
         let mut dx = Padded::zeros(c.cin, h, w);
-        conv3x3(&x, &cw.forward, &mut y, Epilogue::BiasRelu(&cw.bias));
+        cw.forward_into(&x, &mut y);
+        cw.backward_into(&g, &mut dx);
         let t = Instant::now();
-        conv3x3(&x, &cw.forward, &mut y, Epilogue::BiasRelu(&cw.bias));
+        cw.forward_into(&x, &mut y);
         let tf = t.elapsed().as_secs_f64();
         let t = Instant::now();
-        conv3x3(&g, &cw.backward, &mut dx, Epilogue::Linear);
+        cw.backward_into(&g, &mut dx);
         let tb = t.elapsed().as_secs_f64();
         let fl = 2.0 * (c.cin * 9 * c.cout * h * w) as f64;
         tot += tf + tb;
         println!(
-            "{} fwd {:.4}s {:.0} GF/s  bwd {:.4}s {:.0} GF/s",
+            "{} fwd {:.4}s {:.0} GF/s  bwd {:.4}s {:.0} GF/s (direct-conv FLOPs)",
             c.name,
             tf,
             fl / tf / 1e9,

@@ -3,7 +3,7 @@
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use nstyle::engine::{CpuVgg19, FeatureNet, Pooling};
+use nstyle::engine::{ConvAlgorithm, CpuVgg19, FeatureNet, Pooling};
 use nstyle::image_io::{self, LoadedImage};
 use nstyle::loss::{parse_layer_weights, LossOptions, Method, StyleSpec};
 use nstyle::optim::OptimizerKind;
@@ -73,6 +73,21 @@ impl From<PoolingName> for Pooling {
     }
 }
 
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ConvName {
+    Winograd,
+    Im2col,
+}
+
+impl From<ConvName> for ConvAlgorithm {
+    fn from(c: ConvName) -> Self {
+        match c {
+            ConvName::Winograd => ConvAlgorithm::Winograd,
+            ConvName::Im2col => ConvAlgorithm::Im2col,
+        }
+    }
+}
+
 /// Options shared by the commands that run the network.
 #[derive(Args, Debug, Clone)]
 struct ModelArgs {
@@ -82,6 +97,10 @@ struct ModelArgs {
     /// 2x2 pooling between blocks: avg (the paper's code, Gatys et al.) or max (original VGG).
     #[arg(long, value_enum, default_value = "avg")]
     pooling: PoolingName,
+    /// Convolution algorithm: winograd (F(4x4,3x3), about 2x faster, ~1e-5 relative rounding
+    /// differences) or im2col (direct sums). Default: winograd for a transfer, im2col for `losses`.
+    #[arg(long, value_enum, value_name = "ALGORITHM")]
+    conv: Option<ConvName>,
     /// c of the polynomial kernel (x^T y + c)^2 for mmd-poly (0 makes it the Gram loss x 4N^2).
     #[arg(long, default_value_t = 0.0, value_name = "C")]
     poly_c: f64,
@@ -229,6 +248,10 @@ struct BenchArgs {
     child: bool,
     #[arg(long, value_enum, default_value = "avg")]
     pooling: PoolingName,
+    /// Convolution algorithm: winograd (F(4x4,3x3), about 2x faster, ~1e-5 relative rounding
+    /// differences) or im2col (direct sums). Default: winograd for a transfer, im2col for `losses`.
+    #[arg(long, value_enum, value_name = "ALGORITHM")]
+    conv: Option<ConvName>,
 }
 
 pub fn run() -> Result<ExitCode> {
@@ -450,7 +473,8 @@ fn transfer(a: TransferArgs) -> Result<ExitCode> {
         b
     });
     let plain_every = (cfg.iterations / 20).max(1);
-    let mut net = CpuVgg19::new(&weights, a.model.pooling.into());
+    let conv = a.model.conv.map_or(ConvAlgorithm::Winograd, Into::into);
+    let mut net = CpuVgg19::with_algorithm(&weights, a.model.pooling.into(), conv);
     let mut save_error: Option<anyhow::Error> = None;
     let mut callback = |it: &Iterate, x: &InputImage| -> ControlFlow<()> {
         let msg = format!(
@@ -616,7 +640,9 @@ fn losses(a: LossesArgs) -> Result<ExitCode> {
         gaussian_sigma2_scale: 1.0,
         gaussian_exact_sigma2: a.gaussian_sigma2,
     };
-    let mut net = CpuVgg19::new(&weights, a.model.pooling.into());
+    // Reference numbers: the direct convolution unless asked otherwise.
+    let conv = a.model.conv.map_or(ConvAlgorithm::Im2col, Into::into);
+    let mut net = CpuVgg19::with_algorithm(&weights, a.model.pooling.into(), conv);
     let net: &mut dyn FeatureNet = &mut net;
     let report = stylize::inspect_losses(
         net,

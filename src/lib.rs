@@ -24,7 +24,7 @@ pub mod stylize;
 pub mod tensor;
 pub mod vgg;
 
-pub use engine::{CpuVgg19, FeatureNet, Pooling};
+pub use engine::{ConvAlgorithm, CpuVgg19, FeatureNet, Pooling};
 pub use error::{Error, Result};
 pub use loss::{Method, StyleSpec};
 pub use stylize::{Iterate, StopReason, StyleConfig, Stylized};

@@ -657,7 +657,12 @@ pub fn estimate_memory(h: usize, w: usize, sh: usize, sw: usize, cfg: &StyleConf
     for (l, _) in &cfg.style_layers {
         deepest = deepest.max(*l);
     }
-    let engine = crate::engine::CpuVgg19::memory_estimate(h.max(sh), w.max(sw), deepest);
+    let engine = crate::engine::CpuVgg19::memory_estimate(
+        h.max(sh),
+        w.max(sw),
+        deepest,
+        crate::engine::ConvAlgorithm::Winograd,
+    );
     let mut losses = 0usize;
     for (l, _) in &cfg.style_layers {
         let (lh, lw) = l.spatial(h, w);

@@ -3,24 +3,45 @@
 //! whole stack, determinism, and the real weights.
 
 mod common;
+
+/// Winograd F(4x4,3x3) vs the f64 direct convolution, max error relative to the largest
+/// output. Set from measurement (see the test's output) with a margin; f32 im2col gets 1e-5.
+const WINOGRAD_BOUND: f64 = 3e-5;
 use common::*;
-use nstyle::engine::conv::{conv3x3, ConvWeights, Epilogue};
+use nstyle::engine::conv::{conv3x3, ConvAlgorithm, ConvWeights, Epilogue};
 use nstyle::engine::pool::{pool_backward, pool_forward};
 use nstyle::engine::reference::{self, Map};
 use nstyle::tensor::{FeatureMap, Padded};
 use nstyle::{CpuVgg19, FeatureNet, Layer, Pooling, Vgg19Weights};
 
-fn conv_case(cin: usize, cout: usize, h: usize, w: usize, seed: u64) {
+/// Max error of one conv + bias + ReLU against the f64 reference, relative to the largest
+/// reference output; also checks the zero-border invariant.
+fn conv_case(
+    algorithm: ConvAlgorithm,
+    cin: usize,
+    cout: usize,
+    h: usize,
+    w: usize,
+    seed: u64,
+) -> f64 {
     let x = random_vec(cin * h * w, -1.0, 1.0, seed);
     let wt = random_vec(cout * cin * 9, -0.3, 0.3, seed + 1);
     let b = random_vec(cout, -0.2, 0.2, seed + 2);
-    let cw = ConvWeights::from_oihw(cout, cin, &wt, b.clone());
+    let cw = ConvWeights::with_algorithm(cout, cin, &wt, b.clone(), algorithm);
     let input = Padded::from_unpadded(cin, h, w, &x);
     let mut out = Padded::zeros(cout, h, w);
-    conv3x3(&input, &cw.forward, &mut out, Epilogue::BiasRelu(&cw.bias));
+    // Garbage in the output buffer must not survive (buffers are reused between passes).
+    let interior_before = out.data.len();
+    for i in 0..cout {
+        for y in 0..h {
+            let s = out.index(i, y, 0);
+            out.data[s..s + w].fill(f32::NAN);
+        }
+    }
+    assert_eq!(out.data.len(), interior_before);
+    cw.forward_into(&input, &mut out);
     let want = reference::conv3x3(&Map::from_f32(cin, h, w, &x), cout, &wt, Some(&b), true);
     let e = rel_err(&to64(&out.to_unpadded()), &want.data);
-    assert!(e <= 1e-5, "conv {cin}->{cout} {h}x{w}: rel err {e}");
     // The border invariant: everything outside the interior is zero.
     let interior: f64 = out.to_unpadded().iter().map(|v| v.abs() as f64).sum();
     let all: f64 = out.data.iter().map(|v| v.abs() as f64).sum();
@@ -28,55 +49,76 @@ fn conv_case(cin: usize, cout: usize, h: usize, w: usize, seed: u64) {
         (interior - all).abs() <= 1e-6 * all.max(1.0),
         "border not zero"
     );
+    e
 }
+
+/// (cin, cout, h, w): odd sizes, sizes below one tile, and maps large enough for several
+/// tiles or blocks on several threads.
+const CONV_CASES: [(usize, usize, usize, usize); 7] = [
+    (3, 8, 5, 7),
+    (5, 6, 1, 1),
+    (7, 16, 9, 4),
+    (16, 16, 1, 3),
+    (64, 32, 33, 47),
+    (128, 48, 20, 61),
+    (256, 64, 13, 11),
+];
 
 #[test]
 fn conv_forward_matches_reference_including_odd_sizes() {
-    conv_case(3, 8, 5, 7, 1);
-    conv_case(5, 6, 1, 1, 2);
-    conv_case(7, 16, 9, 4, 3);
-    // Large enough for several tiles on several threads.
-    conv_case(64, 32, 33, 47, 4);
-    conv_case(128, 48, 20, 61, 5);
+    for (i, &(cin, cout, h, w)) in CONV_CASES.iter().enumerate() {
+        let e = conv_case(ConvAlgorithm::Im2col, cin, cout, h, w, i as u64);
+        assert!(e <= 1e-5, "im2col conv {cin}->{cout} {h}x{w}: rel err {e}");
+    }
+}
+
+#[test]
+fn winograd_conv_matches_reference_including_odd_sizes() {
+    for (i, &(cin, cout, h, w)) in CONV_CASES.iter().enumerate() {
+        let e = conv_case(ConvAlgorithm::Winograd, cin, cout, h, w, i as u64);
+        eprintln!("winograd conv {cin}->{cout} {h}x{w}: rel err {e:.2e}");
+        assert!(
+            e <= WINOGRAD_BOUND,
+            "winograd conv {cin}->{cout} {h}x{w}: rel err {e}"
+        );
+    }
 }
 
 #[test]
 fn conv_backward_is_the_adjoint_of_forward() {
     // The input gradient of a linear map is its adjoint: <conv(x), g> = <x, conv^T(g)>.
-    for &(cin, cout, h, w) in &[(3, 64, 7, 9), (16, 24, 13, 6), (64, 64, 31, 37)] {
-        let x = random_vec(cin * h * w, -1.0, 1.0, 10);
-        let g = random_vec(cout * h * w, -1.0, 1.0, 11);
-        let wt = random_vec(cout * cin * 9, -0.3, 0.3, 12);
-        let cw = ConvWeights::from_oihw(cout, cin, &wt, vec![0.0; cout]);
-        let mut y = Padded::zeros(cout, h, w);
-        conv3x3(
-            &Padded::from_unpadded(cin, h, w, &x),
-            &cw.forward,
-            &mut y,
-            Epilogue::Linear,
-        );
-        let mut xt = Padded::zeros(cin, h, w);
-        conv3x3(
-            &Padded::from_unpadded(cout, h, w, &g),
-            &cw.backward,
-            &mut xt,
-            Epilogue::Linear,
-        );
-        let lhs: f64 = y
-            .to_unpadded()
-            .iter()
-            .zip(&g)
-            .map(|(a, b)| *a as f64 * *b as f64)
-            .sum();
-        let rhs: f64 = x
-            .iter()
-            .zip(xt.to_unpadded())
-            .map(|(a, b)| *a as f64 * b as f64)
-            .sum();
-        assert!(
-            (lhs - rhs).abs() <= 1e-5 * lhs.abs().max(rhs.abs()),
-            "{lhs} vs {rhs}"
-        );
+    for algorithm in [ConvAlgorithm::Im2col, ConvAlgorithm::Winograd] {
+        for &(cin, cout, h, w) in &[(3, 64, 7, 9), (16, 24, 13, 6), (64, 64, 31, 37)] {
+            let x = random_vec(cin * h * w, -1.0, 1.0, 10);
+            let g = random_vec(cout * h * w, -1.0, 1.0, 11);
+            let wt = random_vec(cout * cin * 9, -0.3, 0.3, 12);
+            let cw = ConvWeights::with_algorithm(cout, cin, &wt, vec![0.0; cout], algorithm);
+            // Forward without the ReLU: the plain linear map.
+            let mut y = Padded::zeros(cout, h, w);
+            conv3x3(
+                &Padded::from_unpadded(cin, h, w, &x),
+                &cw.forward,
+                &mut y,
+                Epilogue::Linear,
+            );
+            let mut xt = Padded::zeros(cin, h, w);
+            cw.backward_into(&Padded::from_unpadded(cout, h, w, &g), &mut xt);
+            let lhs: f64 = y
+                .to_unpadded()
+                .iter()
+                .zip(&g)
+                .map(|(a, b)| *a as f64 * *b as f64)
+                .sum();
+            let rhs: f64 = x
+                .iter()
+                .zip(xt.to_unpadded())
+                .map(|(a, b)| *a as f64 * b as f64)
+                .sum();
+            assert!(
+                (lhs - rhs).abs() <= 1e-5 * lhs.abs().max(rhs.abs()),
+                "{algorithm:?}: {lhs} vs {rhs}"
+            );
+        }
     }
 }
 
@@ -127,10 +169,15 @@ fn all_layers() -> Vec<Layer> {
 #[test]
 fn whole_network_forward_matches_reference_on_odd_size() {
     let weights = Vgg19Weights::random(7);
-    for pooling in [Pooling::Average, Pooling::Max] {
+    for (pooling, algorithm) in [
+        (Pooling::Average, ConvAlgorithm::Im2col),
+        (Pooling::Max, ConvAlgorithm::Im2col),
+        (Pooling::Average, ConvAlgorithm::Winograd),
+        (Pooling::Max, ConvAlgorithm::Winograd),
+    ] {
         let (h, w) = (35, 21);
         let img = random_vec(3 * h * w, -120.0, 130.0, 8);
-        let mut net = CpuVgg19::new(&weights, pooling);
+        let mut net = CpuVgg19::with_algorithm(&weights, pooling, algorithm);
         let got = net.forward(&img, h, w, &all_layers()).unwrap();
         let want = reference::vgg_forward(
             &weights,
@@ -145,16 +192,27 @@ fn whole_network_forward_matches_reference_on_odd_size() {
                 "{l} shape"
             );
             let e = rel_err(&to64(&g.data), &r.data);
-            assert!(e <= 1e-5, "{pooling} {l}: rel err {e}");
+            let bound = match algorithm {
+                ConvAlgorithm::Im2col => 1e-5,
+                ConvAlgorithm::Winograd => WINOGRAD_BOUND,
+            };
+            eprintln!("{pooling} {algorithm:?} {l}: rel err {e:.2e}");
+            assert!(e <= bound, "{pooling} {algorithm:?} {l}: rel err {e}");
         }
     }
 }
 
 /// Central-difference check of the whole stack: loss = sum_l <R_l, F_l> at several layers.
-fn stack_gradient_check(pooling: Pooling, layers: &[Layer], h: usize, w: usize) {
+fn stack_gradient_check(
+    algorithm: ConvAlgorithm,
+    pooling: Pooling,
+    layers: &[Layer],
+    h: usize,
+    w: usize,
+) {
     let weights = Vgg19Weights::random(3);
     let img = random_vec(3 * h * w, -100.0, 100.0, 4);
-    let mut net = CpuVgg19::new(&weights, pooling);
+    let mut net = CpuVgg19::with_algorithm(&weights, pooling, algorithm);
     let feats = net.forward(&img, h, w, layers).unwrap();
     let proj: Vec<FeatureMap> = feats
         .iter()
@@ -195,7 +253,7 @@ fn stack_gradient_check(pooling: Pooling, layers: &[Layer], h: usize, w: usize) 
         let fd = (loss(&xp) - loss(&xm)) / (2.0 * eps as f64);
         assert!(
             (fd - g[i] as f64).abs() <= 2e-3 * gscale,
-            "{pooling} stack grad at {i}: fd {fd} vs engine {} (scale {gscale})",
+            "{algorithm:?} {pooling} stack grad at {i}: fd {fd} vs engine {} (scale {gscale})",
             g[i]
         );
     }
@@ -207,9 +265,17 @@ fn whole_network_gradient_matches_finite_differences() {
         .iter()
         .map(|n| n.parse().unwrap())
         .collect();
-    stack_gradient_check(Pooling::Average, &layers, 17, 19);
-    stack_gradient_check(Pooling::Max, &layers, 16, 18);
-    stack_gradient_check(Pooling::Average, &["relu1_2".parse().unwrap()], 5, 4);
+    for algorithm in [ConvAlgorithm::Im2col, ConvAlgorithm::Winograd] {
+        stack_gradient_check(algorithm, Pooling::Average, &layers, 17, 19);
+        stack_gradient_check(algorithm, Pooling::Max, &layers, 16, 18);
+        stack_gradient_check(
+            algorithm,
+            Pooling::Average,
+            &["relu1_2".parse().unwrap()],
+            5,
+            4,
+        );
+    }
 }
 
 #[test]
@@ -255,9 +321,21 @@ fn real_weights_features_match_reference() {
     let x = nstyle::image_io::to_network(&small);
     let (h, w) = (26, 40);
     let layers = [Layer(0), Layer(2), Layer(4), Layer(9), Layer(12)];
-    let mut net = CpuVgg19::new(&weights, Pooling::Max);
-    let got = net.forward(&x, h, w, &layers).unwrap();
     let want = reference::vgg_forward(&weights, Pooling::Max, &Map::from_f32(3, h, w, &x), &layers);
+    let mut winograd = CpuVgg19::with_algorithm(&weights, Pooling::Max, ConvAlgorithm::Winograd);
+    for (l, (g, r)) in layers.iter().zip(
+        winograd
+            .forward(&x, h, w, &layers)
+            .unwrap()
+            .iter()
+            .zip(&want),
+    ) {
+        let e = rel_err(&to64(&g.data), &r.data);
+        eprintln!("real weights, winograd, {l}: rel err {e:.2e}");
+        assert!(e <= WINOGRAD_BOUND, "winograd {l}: rel err {e}");
+    }
+    let mut net = CpuVgg19::with_algorithm(&weights, Pooling::Max, ConvAlgorithm::Im2col);
+    let got = net.forward(&x, h, w, &layers).unwrap();
     for (l, (g, r)) in layers.iter().zip(got.iter().zip(&want)) {
         let e = rel_err(&to64(&g.data), &r.data);
         assert!(e <= 1e-4, "{l}: rel err {e}");

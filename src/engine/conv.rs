@@ -10,10 +10,25 @@
 //! the output gradient with the kernels flipped in space and transposed in channels.
 
 use super::gemm::{extent, gemm_raw};
+use super::winograd::{conv3x3_winograd, transform_kernels};
 use crate::tensor::Padded;
 use rayon::prelude::*;
 
-/// Weights of one 3x3 convolution in the two layouts the forward and backward passes use.
+/// How a 3x3 convolution is computed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConvAlgorithm {
+    /// im2col + GEMM: exact to f32 rounding of the direct sum; any channel count.
+    Im2col,
+    /// Winograd F(4x4, 3x3) ([`super::winograd`]) where both channel counts are at least
+    /// [`WINOGRAD_MIN_CHANNELS`], im2col elsewhere: 4x fewer multiplies.
+    Winograd,
+}
+
+/// Below this many input or output channels a layer stays on im2col: with 3 channels
+/// (conv1_1 forward, its input gradient) the 36 GEMMs are too thin to pay for the transforms.
+pub const WINOGRAD_MIN_CHANNELS: usize = 16;
+
+/// Weights of one 3x3 convolution in the layouts the forward and backward passes use.
 #[derive(Clone, Debug)]
 pub struct ConvWeights {
     pub cin: usize,
@@ -23,11 +38,25 @@ pub struct ConvWeights {
     /// Backward kernels, `[cin][cout*9]`: element `ci*cout*9 + o*9 + ky*3 + kx` = W[o][ci][2-ky][2-kx].
     pub backward: Vec<f32>,
     pub bias: Vec<f32>,
+    /// Winograd-transformed `forward` / `backward` (when the algorithm and shape use them).
+    winograd_forward: Option<Vec<f32>>,
+    winograd_backward: Option<Vec<f32>>,
 }
 
 impl ConvWeights {
     /// From OIHW weights `[cout][cin][3][3]` and a bias `[cout]`.
     pub fn from_oihw(cout: usize, cin: usize, oihw: &[f32], bias: Vec<f32>) -> Self {
+        Self::with_algorithm(cout, cin, oihw, bias, ConvAlgorithm::Im2col)
+    }
+
+    /// As [`ConvWeights::from_oihw`], precomputing what `algorithm` needs.
+    pub fn with_algorithm(
+        cout: usize,
+        cin: usize,
+        oihw: &[f32],
+        bias: Vec<f32>,
+        algorithm: ConvAlgorithm,
+    ) -> Self {
         assert_eq!(oihw.len(), cout * cin * 9);
         assert_eq!(bias.len(), cout);
         let mut forward = vec![0.0; cin * 9 * cout];
@@ -41,12 +70,33 @@ impl ConvWeights {
                 }
             }
         }
+        let winograd =
+            algorithm == ConvAlgorithm::Winograd && cin.min(cout) >= WINOGRAD_MIN_CHANNELS;
         ConvWeights {
             cin,
             cout,
+            winograd_forward: winograd.then(|| transform_kernels(&forward, cout, cin)),
+            winograd_backward: winograd.then(|| transform_kernels(&backward, cin, cout)),
             forward,
             backward,
             bias,
+        }
+    }
+
+    /// `out = relu(conv(input) + bias)`.
+    pub fn forward_into(&self, input: &Padded, out: &mut Padded) {
+        let epilogue = Epilogue::BiasRelu(&self.bias);
+        match &self.winograd_forward {
+            Some(u) => conv3x3_winograd(input, u, out, epilogue),
+            None => conv3x3(input, &self.forward, out, epilogue),
+        }
+    }
+
+    /// `d_input = convᵀ(d_out)`: the input gradient of the (pre-ReLU) convolution.
+    pub fn backward_into(&self, d_out: &Padded, d_input: &mut Padded) {
+        match &self.winograd_backward {
+            Some(u) => conv3x3_winograd(d_out, u, d_input, Epilogue::Linear),
+            None => conv3x3(d_out, &self.backward, d_input, Epilogue::Linear),
         }
     }
 }

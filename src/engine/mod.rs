@@ -9,11 +9,13 @@ pub mod conv;
 pub mod gemm;
 pub mod pool;
 pub mod reference;
+pub mod winograd;
 
 use crate::tensor::{FeatureMap, Padded};
 use crate::vgg::{Layer, Vgg19Weights, CONVS};
 use crate::{Error, Result};
-use conv::{conv3x3, ConvWeights, Epilogue};
+pub use conv::ConvAlgorithm;
+use conv::ConvWeights;
 pub use pool::Pooling;
 use std::collections::HashMap;
 
@@ -33,10 +35,11 @@ pub trait FeatureNet {
     fn input_gradient(&mut self, grads: &[(Layer, &FeatureMap)]) -> Result<Vec<f32>>;
 }
 
-/// VGG-19 on the CPU: im2col + GEMM convolutions on zero-bordered maps.
+/// VGG-19 on the CPU: Winograd (or im2col) + GEMM convolutions on zero-bordered maps.
 pub struct CpuVgg19 {
     convs: Vec<ConvWeights>,
     pooling: Pooling,
+    algorithm: ConvAlgorithm,
     ws: Workspace,
 }
 
@@ -73,17 +76,33 @@ pub fn min_side(layer: Layer) -> usize {
 }
 
 impl CpuVgg19 {
+    /// The network with the default (fastest) convolution algorithm, Winograd.
     pub fn new(weights: &Vgg19Weights, pooling: Pooling) -> Self {
+        Self::with_algorithm(weights, pooling, ConvAlgorithm::Winograd)
+    }
+
+    pub fn with_algorithm(
+        weights: &Vgg19Weights,
+        pooling: Pooling,
+        algorithm: ConvAlgorithm,
+    ) -> Self {
         let convs = CONVS
             .iter()
             .zip(&weights.convs)
-            .map(|(s, p)| ConvWeights::from_oihw(s.cout, s.cin, &p.weight, p.bias.clone()))
+            .map(|(s, p)| {
+                ConvWeights::with_algorithm(s.cout, s.cin, &p.weight, p.bias.clone(), algorithm)
+            })
             .collect();
         CpuVgg19 {
             convs,
             pooling,
+            algorithm,
             ws: Workspace::default(),
         }
+    }
+
+    pub fn algorithm(&self) -> ConvAlgorithm {
+        self.algorithm
     }
 
     pub fn pooling(&self) -> Pooling {
@@ -91,8 +110,9 @@ impl CpuVgg19 {
     }
 
     /// Bytes of the buffers a forward + backward pass to `deepest` keeps at `h x w`
-    /// (activations, pool outputs, gradient scratch, im2col tiles), for up-front estimates.
-    pub fn memory_estimate(h: usize, w: usize, deepest: Layer) -> usize {
+    /// (weights in every layout the algorithm uses, activations, pool outputs, gradient
+    /// scratch, per-thread conv buffers), for up-front estimates.
+    pub fn memory_estimate(h: usize, w: usize, deepest: Layer, algorithm: ConvAlgorithm) -> usize {
         let mut floats = Padded::zeros(0, h, w).data.len() + 3 * (h + 2) * (w + 2);
         let mut largest = 0;
         for (l, spec) in CONVS.iter().enumerate().take(deepest.0 + 1) {
@@ -106,8 +126,16 @@ impl CpuVgg19 {
         }
         // Backward keeps up to three gradient maps alive at once (current, conv input, pool input).
         floats += 3 * largest;
-        let tiles = rayon::current_num_threads() * (conv_tile_floats());
-        (floats + tiles) * 4
+        let per_thread = conv::TILE_FLOATS.max(4608 * 512) + winograd::block_floats_max();
+        floats += rayon::current_num_threads() * per_thread;
+        // Weights: both directions' kernels, plus their Winograd transforms (4x each).
+        for spec in CONVS.iter() {
+            let kernels = spec.cin * spec.cout * 9;
+            let winograd = algorithm == ConvAlgorithm::Winograd
+                && spec.cin.min(spec.cout) >= conv::WINOGRAD_MIN_CHANNELS;
+            floats += 2 * kernels + if winograd { 8 * kernels } else { 0 };
+        }
+        floats * 4
     }
 
     fn check_size(h: usize, w: usize, deepest: Layer) -> Result<()> {
@@ -160,8 +188,7 @@ impl CpuVgg19 {
             } else {
                 &done[l - 1]
             };
-            let c = &self.convs[l];
-            conv3x3(input, &c.forward, &mut rest[0], Epilogue::BiasRelu(&c.bias));
+            self.convs[l].forward_into(input, &mut rest[0]);
             if CONVS[l].pool_after && l < deepest.0 {
                 let (ph, pw) = pool::pooled_size(lh, lw);
                 let out = ws
@@ -242,7 +269,7 @@ impl CpuVgg19 {
                 Layer(l).spatial(h, w)
             };
             let mut d_in = self.ws.take(c.cin, ih, iw);
-            conv3x3(&g, &c.backward, &mut d_in, Epilogue::Linear);
+            c.backward_into(&g, &mut d_in);
             self.ws.give(g);
             if l == 0 {
                 let out = d_in.to_unpadded();
@@ -275,11 +302,6 @@ fn relu_mask(g: &mut [f32], act: &[f32]) {
                 }
             }
         });
-}
-
-fn conv_tile_floats() -> usize {
-    // Upper bound of one worker's im2col tile: conv.rs widens deep layers' tiles to 512 columns.
-    (4608 * 512).max(conv::TILE_FLOATS)
 }
 
 impl FeatureNet for CpuVgg19 {
