@@ -6,6 +6,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use nstyle::engine::{ConvAlgorithm, CpuVgg19, FeatureNet, Pooling};
 use nstyle::image_io::{self, LoadedImage};
 use nstyle::loss::{parse_layer_weights, LossOptions, Method, StyleSpec};
+use nstyle::multiscale::{self, StageInfo};
 use nstyle::optim::OptimizerKind;
 use nstyle::stylize::{self, Init, Iterate, StyleConfig};
 use nstyle::tensor::InputImage;
@@ -88,6 +89,20 @@ impl From<ConvName> for ConvAlgorithm {
     }
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, ValueEnum)]
+enum MultiscaleWhen {
+    Auto,
+    On,
+    Off,
+}
+
+const DEFAULT_HISTORY: usize = 20;
+/// The smallest L-BFGS history chosen automatically to fit a large image in memory.
+const MIN_AUTO_HISTORY: usize = 5;
+
+/// `--multiscale auto` turns coarse-to-fine on above this long edge (see docs/DESIGN.md).
+const MULTISCALE_AUTO_ABOVE: u32 = 512;
+
 /// Options shared by the commands that run the network.
 #[derive(Args, Debug, Clone)]
 struct ModelArgs {
@@ -156,9 +171,19 @@ struct TransferArgs {
     /// Long edge of the style image (default: --size).
     #[arg(long, value_name = "PX")]
     style_size: Option<u32>,
-    /// Maximum number of optimiser iterations.
+    /// Maximum number of optimiser iterations (of the first stage when multi-scale).
     #[arg(long, default_value_t = 500, value_name = "N")]
     iterations: usize,
+    /// Coarse-to-fine: optimise from --start-size up to --size, x1.41 per stage. auto: on
+    /// when --size is above 512.
+    #[arg(long, value_enum, default_value = "auto", value_name = "WHEN")]
+    multiscale: MultiscaleWhen,
+    /// Long edge of the first multi-scale stage.
+    #[arg(long, default_value_t = 256, value_name = "PX")]
+    start_size: u32,
+    /// Maximum iterations of each multi-scale stage after the first.
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    stage_iterations: usize,
     /// Stop when |x_t - x_{t-1}| / |x_t| falls below this (the paper's 0.005; 0 disables).
     #[arg(long, default_value_t = 0.005)]
     tol: f64,
@@ -168,9 +193,10 @@ struct TransferArgs {
     /// Adam's learning rate, in pixel units (0..255).
     #[arg(long, default_value_t = 5.0)]
     lr: f64,
-    /// L-BFGS history (correction pairs kept).
-    #[arg(long, default_value_t = 20, value_name = "N")]
-    history: usize,
+    /// L-BFGS history (correction pairs kept). Default 20, lowered (to 5 at least) when a
+    /// large image would not fit in memory otherwise.
+    #[arg(long, value_name = "N")]
+    history: Option<usize>,
     /// Start from: noise (seeded white noise), content, or an image file.
     #[arg(long, default_value = "noise", value_name = "noise|content|FILE")]
     init: String,
@@ -287,11 +313,6 @@ fn check_size(px: u32, what: &str) -> Result<()> {
     Ok(())
 }
 
-fn to_input(img: &image::Rgb32FImage) -> InputImage {
-    let (w, h) = img.dimensions();
-    InputImage::new(h as usize, w as usize, image_io::to_network(img))
-}
-
 fn parse_beta_prime(s: &str) -> Result<Vec<(Method, f64)>> {
     s.split(',')
         .filter(|p| !p.trim().is_empty())
@@ -349,10 +370,11 @@ fn transfer(a: TransferArgs) -> Result<ExitCode> {
     let content_layer: Layer = a.layers.content_layer.parse()?;
     let optimizer = match a.optimizer {
         OptimizerName::Lbfgs => {
-            if a.history == 0 {
+            let history = a.history.unwrap_or(DEFAULT_HISTORY);
+            if history == 0 {
                 bail!("--history must be at least 1");
             }
-            OptimizerKind::Lbfgs { history: a.history }
+            OptimizerKind::Lbfgs { history }
         }
         OptimizerName::Adam => OptimizerKind::Adam { lr: a.lr },
     };
@@ -385,23 +407,54 @@ fn transfer(a: TransferArgs) -> Result<ExitCode> {
     }
     let weights = load_weights(&a.model)?;
 
-    let content = match &content_path {
-        Some(p) => {
-            let img = load(p, a.quiet)?.image;
-            let (w, h) = image_io::fit_long_edge(img.width(), img.height(), a.size);
-            Some(to_input(&image_io::resize(&img, w, h)))
-        }
-        None => None,
-    };
-    let style_img = load(&style_path, a.quiet)?.image;
-    let style_px = a.style_size.unwrap_or(a.size);
-    let (sw, sh) = image_io::fit_long_edge(style_img.width(), style_img.height(), style_px);
-    let style = to_input(&image_io::resize(&style_img, sw, sh));
-    let (h, w) = content
+    let content_img = content_path
         .as_ref()
-        .map_or((style.height, style.width), |c| (c.height, c.width));
+        .map(|p| load(p, a.quiet).map(|l| l.image))
+        .transpose()?;
+    let style_img = load(&style_path, a.quiet)?.image;
+    // Output size: the content image's aspect at --size; style reconstruction takes the
+    // style image's aspect at --style-size (or --size).
+    let final_edge = match content_img {
+        Some(_) => a.size,
+        None => a.style_size.unwrap_or(a.size),
+    };
+    let reference = content_img.as_ref().unwrap_or(&style_img);
+    let (w, h) = image_io::fit_long_edge(reference.width(), reference.height(), final_edge);
+    let (w, h) = (w as usize, h as usize);
+    let style_px = a.style_size.unwrap_or(a.size);
+    let (sw, sh) = match content_img {
+        Some(_) => image_io::fit_long_edge(style_img.width(), style_img.height(), style_px),
+        None => (w as u32, h as u32),
+    };
+    let multiscale = match a.multiscale {
+        MultiscaleWhen::On => true,
+        MultiscaleWhen::Off => false,
+        MultiscaleWhen::Auto => final_edge > MULTISCALE_AUTO_ABOVE,
+    };
+    if multiscale {
+        check_size(a.start_size, "--start-size")?;
+        if a.stage_iterations == 0 {
+            bail!("--stage-iterations must be at least 1");
+        }
+    }
+    let plan = multiscale::Plan {
+        sizes: if multiscale {
+            multiscale::stage_sizes(final_edge, a.start_size)
+        } else {
+            vec![final_edge]
+        },
+        first_iterations: a.iterations,
+        later_iterations: a.stage_iterations,
+        style_ratio: style_px as f64 / a.size as f64,
+    };
+    // The smallest stage and the style image must leave every style layer a map.
+    let (fw0, fh0) = image_io::fit_long_edge(reference.width(), reference.height(), plan.sizes[0]);
     for (l, _) in &cfg.style_layers {
-        for (what, hh, ww) in [("output", h, w), ("style image", style.height, style.width)] {
+        for (what, hh, ww) in [
+            ("output", h, w),
+            ("first multi-scale stage", fh0 as usize, fw0 as usize),
+            ("style image", sh as usize, sw as usize),
+        ] {
             let (lh, lw) = l.spatial(hh, ww);
             if lh == 0 || lw == 0 {
                 bail!("the {what} ({ww}x{hh} px) is too small for style layer {l}");
@@ -411,23 +464,41 @@ fn transfer(a: TransferArgs) -> Result<ExitCode> {
     cfg.init = match a.init.as_str() {
         "noise" => Init::Noise,
         "content" => {
-            if content.is_none() {
+            if content_img.is_none() {
                 bail!("--init content needs a content image");
             }
             Init::Content
         }
         path => {
             let img = load(Path::new(path), a.quiet)?.image;
-            Init::Image(to_input(&image_io::resize(&img, w as u32, h as u32)))
+            Init::Image(image_io::to_input(&image_io::resize(
+                &img, w as u32, h as u32,
+            )))
         }
     };
 
-    let estimate = stylize::estimate_memory(h, w, style.height, style.width, &cfg) as f64;
+    let mut estimate = stylize::estimate_memory(h, w, sh as usize, sw as usize, &cfg) as f64;
     let limit = a
         .max_memory
         .map(|g| g * (1u64 << 30) as f64)
         .or(available_memory().map(|b| b as f64));
     if let Some(limit) = limit {
+        // Each L-BFGS correction pair costs two image-sized vectors: give some up before
+        // refusing a large image, unless the user chose the history.
+        if let (OptimizerKind::Lbfgs { history: chosen }, None) = (cfg.optimizer, a.history) {
+            let mut history = chosen;
+            while estimate > limit && history > MIN_AUTO_HISTORY {
+                history -= 1;
+                cfg.optimizer = OptimizerKind::Lbfgs { history };
+                estimate = stylize::estimate_memory(h, w, sh as usize, sw as usize, &cfg) as f64;
+            }
+            if history != chosen && estimate <= limit && !a.quiet {
+                eprintln!(
+                    "note: L-BFGS history lowered from {chosen} to {history} to fit in {} (set --history to choose)",
+                    gib(limit)
+                );
+            }
+        }
         if estimate > limit {
             bail!(
                 "a {w}x{h} run needs about {} of memory but only {} is available (use a smaller --size or --max-memory)",
@@ -442,12 +513,22 @@ fn transfer(a: TransferArgs) -> Result<ExitCode> {
             "nstyle: {}x{} px, style {}x{} px, {} ({}), estimated memory {}",
             w,
             h,
-            style.width,
-            style.height,
+            sw,
+            sh,
             cfg.style,
             weights.origin,
             gib(estimate)
         );
+        if plan.sizes.len() > 1 {
+            let sizes: Vec<String> = plan.sizes.iter().map(|s| s.to_string()).collect();
+            eprintln!(
+                "multi-scale: {} stages, long edge {} px (at most {} iterations at the first, {} at the others)",
+                plan.sizes.len(),
+                sizes.join(" -> "),
+                plan.first_iterations,
+                plan.later_iterations
+            );
+        }
     }
     let interrupted = Arc::new(AtomicBool::new(false));
     {
@@ -466,7 +547,7 @@ fn transfer(a: TransferArgs) -> Result<ExitCode> {
         let b = ProgressBar::new(cfg.iterations as u64);
         b.set_style(
             ProgressStyle::with_template(
-                "{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}, {per_sec}] {msg}",
+                "{prefix}{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}, {per_sec}] {msg}",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
@@ -476,7 +557,26 @@ fn transfer(a: TransferArgs) -> Result<ExitCode> {
     let conv = a.model.conv.map_or(ConvAlgorithm::Winograd, Into::into);
     let mut net = CpuVgg19::with_algorithm(&weights, a.model.pooling.into(), conv);
     let mut save_error: Option<anyhow::Error> = None;
-    let mut callback = |it: &Iterate, x: &InputImage| -> ControlFlow<()> {
+    let multi = plan.sizes.len() > 1;
+    let mut stage_seen = 0;
+    let mut callback = |info: StageInfo, it: &Iterate, x: &InputImage| -> ControlFlow<()> {
+        if info.stage != stage_seen {
+            stage_seen = info.stage;
+            if let Some(b) = &bar {
+                b.set_length(it.max_iterations as u64);
+                b.set_prefix(format!("{}/{} ", info.stage, info.stages));
+            }
+            if multi && !a.quiet {
+                let line = format!(
+                    "stage {}/{}: {}x{} px",
+                    info.stage, info.stages, info.width, info.height
+                );
+                match &bar {
+                    Some(b) => b.println(line),
+                    None => eprintln!("{line}"),
+                }
+            }
+        }
         let msg = format!(
             "loss {:.4e}{} | {} | change {:.4}",
             it.objective,
@@ -511,6 +611,7 @@ fn transfer(a: TransferArgs) -> Result<ExitCode> {
                 .map(|(m, v)| (m.to_string(), json!(v)))
                 .collect();
             let line = json!({
+                "stage": info.stage, "width": info.width, "height": info.height,
                 "iteration": it.iteration, "evaluations": it.evaluations, "objective": it.objective,
                 "content": it.losses.content, "style": style, "total": it.losses.total,
                 "relative_change": it.relative_change, "elapsed_s": it.elapsed.as_secs_f64(),
@@ -519,7 +620,12 @@ fn transfer(a: TransferArgs) -> Result<ExitCode> {
         }
         if let Some(n) = a.save_every {
             if it.iteration.is_multiple_of(n) {
-                let p = sibling_path(&out, &format!("_iter{}", it.iteration));
+                let suffix = if multi {
+                    format!("_stage{}_iter{}", info.stage, it.iteration)
+                } else {
+                    format!("_iter{}", it.iteration)
+                };
+                let p = sibling_path(&out, &suffix);
                 if let Err(e) = image_io::save_image(
                     &p,
                     &image_io::from_network(&x.data, x.height, x.width),
@@ -536,7 +642,14 @@ fn transfer(a: TransferArgs) -> Result<ExitCode> {
             ControlFlow::Continue(())
         }
     };
-    let result = stylize::stylize(&mut net, content.as_ref(), &style, &cfg, &mut callback)?;
+    let result = multiscale::stylize_multiscale(
+        &mut net,
+        content_img.as_ref(),
+        &style_img,
+        &plan,
+        &cfg,
+        &mut callback,
+    )?;
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
@@ -613,7 +726,7 @@ fn losses(a: LossesArgs) -> Result<ExitCode> {
         match a.size {
             Some(s) => {
                 let (w, h) = image_io::fit_long_edge(img.width(), img.height(), s);
-                to_input(&image_io::resize(&img, w, h))
+                image_io::to_input(&image_io::resize(&img, w, h))
             }
             None => {
                 if let Some(c) = &content_img {
@@ -628,13 +741,13 @@ fn losses(a: LossesArgs) -> Result<ExitCode> {
                         );
                     }
                 }
-                to_input(&img)
+                image_io::to_input(&img)
             }
         }
     };
     let (h, w) = (image.height as u32, image.width as u32);
-    let content = content_img.map(|c| to_input(&image_io::resize(&c.image, w, h)));
-    let style = to_input(&image_io::resize(&load(&a.style, true)?.image, w, h));
+    let content = content_img.map(|c| image_io::to_input(&image_io::resize(&c.image, w, h)));
+    let style = image_io::to_input(&image_io::resize(&load(&a.style, true)?.image, w, h));
     let opts = LossOptions {
         poly_c: a.model.poly_c,
         gaussian_sigma2_scale: 1.0,

@@ -1,6 +1,7 @@
 //! Images in and out: decoding with limits and EXIF orientation, resizing, conversion to
 //! and from the network's input space, atomic writes, and `.npy` tensors.
 
+use crate::tensor::InputImage;
 use crate::vgg::MEAN_RGB;
 use crate::{Error, Result};
 use image::{DynamicImage, ImageDecoder, ImageReader, Rgb32FImage};
@@ -122,6 +123,12 @@ pub fn to_network(img: &Rgb32FImage) -> Vec<f32> {
         }
     }
     out
+}
+
+/// An RGB image as the pipeline's [`InputImage`] (network space).
+pub fn to_input(img: &Rgb32FImage) -> InputImage {
+    let (w, h) = img.dimensions();
+    InputImage::new(h as usize, w as usize, to_network(img))
 }
 
 /// Back from network space to an RGB image, clamped to the valid range.

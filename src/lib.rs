@@ -19,6 +19,7 @@ pub mod engine;
 pub mod error;
 pub mod image_io;
 pub mod loss;
+pub mod multiscale;
 pub mod optim;
 pub mod stylize;
 pub mod tensor;

@@ -20,6 +20,8 @@ use crate::vgg::{Layer, MEAN_RGB};
 use crate::{Error, Result};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use std::borrow::Cow;
+use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
@@ -100,6 +102,24 @@ struct StyleTerm {
 struct Parts {
     content: Option<(f64, FeatureMap)>,
     style: Vec<Vec<(f64, FeatureMap)>>,
+}
+
+/// [`Parts`] given away (evaluation) or lent (calibration, which reuses them).
+enum PartsRef<'p> {
+    Owned(Parts),
+    Borrowed(&'p Parts),
+}
+
+impl From<Parts> for PartsRef<'_> {
+    fn from(p: Parts) -> Self {
+        PartsRef::Owned(p)
+    }
+}
+
+impl<'p> From<&'p Parts> for PartsRef<'p> {
+    fn from(p: &'p Parts) -> Self {
+        PartsRef::Borrowed(p)
+    }
 }
 
 /// The objective over one image size: targets, weights, and the network.
@@ -230,46 +250,101 @@ impl<'a> Objective<'a> {
         self.scale
     }
 
+    /// Losses and feature gradients at `x`. Features are copied out of the network one
+    /// layer at a time and dropped once that layer's losses are done, so at most one copy
+    /// is alive (at 3840x2160, relu1_1's copy alone is 2 GB).
     fn parts(&mut self, x: &[f32]) -> Result<Parts> {
-        let feats = self.net.forward(x, self.height, self.width, &self.layers)?;
-        let feat = |l: Layer| &feats[self.layers.iter().position(|&k| k == l).unwrap()];
-        let content = match &self.content {
-            Some((l, loss)) => Some(loss.loss_and_grad(feat(*l))?),
-            None => None,
-        };
-        let mut style = Vec::with_capacity(self.terms.len());
-        for t in &self.terms {
-            let mut v = Vec::with_capacity(t.losses.len());
-            for (l, _, loss) in &t.losses {
-                v.push(loss.loss_and_grad(feat(*l))?);
+        let deepest = *self.layers.iter().max().expect("objective has layers");
+        self.net.run(x, self.height, self.width, deepest)?;
+        let mut content = None;
+        let mut style: Vec<Vec<Option<(f64, FeatureMap)>>> = self
+            .terms
+            .iter()
+            .map(|t| t.losses.iter().map(|_| None).collect())
+            .collect();
+        for &layer in &self.layers {
+            let f = self.net.features(layer)?;
+            if let Some((l, loss)) = &self.content {
+                if *l == layer {
+                    content = Some(loss.loss_and_grad(&f)?);
+                }
             }
-            style.push(v);
+            for (t, slots) in self.terms.iter().zip(&mut style) {
+                for ((l, _, loss), slot) in t.losses.iter().zip(slots.iter_mut()) {
+                    if *l == layer {
+                        *slot = Some(loss.loss_and_grad(&f)?);
+                    }
+                }
+            }
         }
+        let style = style
+            .into_iter()
+            .map(|v| {
+                v.into_iter()
+                    .map(|s| s.expect("every loss layer is run"))
+                    .collect()
+            })
+            .collect();
         Ok(Parts { content, style })
     }
 
-    /// Input gradient of `cc * L_content + sum_m cs[m] * sum_l w_l L_m^l`.
-    fn backward(&mut self, parts: &Parts, cc: f64, cs: &[f64]) -> Result<Vec<f32>> {
-        let mut per_layer: BTreeMap<Layer, FeatureMap> = BTreeMap::new();
-        let mut add = |l: Layer, g: &FeatureMap, k: f64| {
-            if k == 0.0 {
-                return;
-            }
-            let e = per_layer
-                .entry(l)
-                .or_insert_with(|| FeatureMap::zeros(g.channels, g.height, g.width));
-            let k = k as f32;
-            e.data
-                .iter_mut()
-                .zip(&g.data)
-                .for_each(|(a, b)| *a += k * b);
+    /// The feature gradients of `parts` with their coefficients: `cc` for the content
+    /// term, `cs[m] * w_l` for method m at layer l.
+    fn contributions<'p>(
+        &self,
+        parts: impl Into<PartsRef<'p>>,
+        cc: f64,
+        cs: &[f64],
+    ) -> Vec<(Layer, Cow<'p, FeatureMap>, f64)> {
+        let (content, style) = match parts.into() {
+            PartsRef::Owned(p) => (
+                p.content.map(|(_, g)| Cow::Owned(g)),
+                p.style
+                    .into_iter()
+                    .map(|v| v.into_iter().map(|(_, g)| Cow::Owned(g)).collect())
+                    .collect::<Vec<Vec<_>>>(),
+            ),
+            PartsRef::Borrowed(p) => (
+                p.content.as_ref().map(|(_, g)| Cow::Borrowed(g)),
+                p.style
+                    .iter()
+                    .map(|v| v.iter().map(|(_, g)| Cow::Borrowed(g)).collect())
+                    .collect(),
+            ),
         };
-        if let (Some((l, _)), Some((_, g))) = (&self.content, &parts.content) {
-            add(*l, g, cc);
+        let mut out = Vec::new();
+        if let (Some((l, _)), Some(g)) = (&self.content, content) {
+            out.push((*l, g, cc));
         }
-        for ((t, vals), &c) in self.terms.iter().zip(&parts.style).zip(cs) {
-            for ((l, w, _), (_, g)) in t.losses.iter().zip(vals) {
-                add(*l, g, c * w);
+        for ((t, grads), &c) in self.terms.iter().zip(style).zip(cs) {
+            for ((l, w, _), g) in t.losses.iter().zip(grads) {
+                out.push((*l, g, c * w));
+            }
+        }
+        out
+    }
+
+    /// Input gradient of `sum k * <g, F_l>` over the contributions. An owned gradient is
+    /// scaled in place and becomes its layer's sum, so `evaluate` copies no feature map.
+    fn backward(&mut self, contributions: Vec<(Layer, Cow<FeatureMap>, f64)>) -> Result<Vec<f32>> {
+        let mut per_layer: BTreeMap<Layer, FeatureMap> = BTreeMap::new();
+        for (l, g, k) in contributions {
+            if k == 0.0 {
+                continue;
+            }
+            let k = k as f32;
+            match per_layer.entry(l) {
+                Entry::Vacant(e) => {
+                    let mut g = g.into_owned();
+                    g.data.iter_mut().for_each(|v| *v *= k);
+                    e.insert(g);
+                }
+                Entry::Occupied(mut e) => e
+                    .get_mut()
+                    .data
+                    .iter_mut()
+                    .zip(&g.data)
+                    .for_each(|(a, b)| *a += k * b),
             }
         }
         if per_layer.is_empty() {
@@ -327,7 +402,7 @@ impl<'a> Objective<'a> {
         let n = self.terms.len();
         let mut total_grad = vec![0.0f32; probe.data.len()];
         let content_norm = if self.content.is_some() {
-            let g = self.backward(&parts, 1.0, &vec![0.0; n])?;
+            let g = self.backward(self.contributions(&parts, 1.0, &vec![0.0; n]))?;
             let gn = norm(&g);
             let a = self.alpha as f32;
             total_grad.iter_mut().zip(&g).for_each(|(t, v)| *t += a * v);
@@ -338,7 +413,7 @@ impl<'a> Objective<'a> {
         for m in 0..n {
             let mut cs = vec![0.0; n];
             cs[m] = 1.0;
-            let g = self.backward(&parts, 0.0, &cs)?;
+            let g = self.backward(self.contributions(&parts, 0.0, &cs))?;
             let gn = norm(&g);
             if self.terms[m].beta_prime.is_nan() {
                 let reference = content_norm.filter(|c| *c > 0.0).unwrap_or(1.0);
@@ -365,8 +440,9 @@ impl Problem for Objective<'_> {
     fn evaluate(&mut self, x: &[f32]) -> Result<(f64, Vec<f32>)> {
         let parts = self.parts(x)?;
         let (cc, cs) = self.coefficients();
-        let grad = self.backward(&parts, cc, &cs)?;
         self.last = self.breakdown(&parts);
+        let contributions = self.contributions(parts, cc, &cs);
+        let grad = self.backward(contributions)?;
         Ok((self.last.total * self.scale, grad))
     }
 
@@ -638,7 +714,7 @@ pub fn inspect_losses(
         .collect();
     let gradient = if want_gradient {
         let ones = vec![1.0; obj.terms.len()];
-        Some(obj.backward(&parts, 1.0, &ones)?)
+        Some(obj.backward(obj.contributions(&parts, 1.0, &ones))?)
     } else {
         None
     };
@@ -663,15 +739,18 @@ pub fn estimate_memory(h: usize, w: usize, sh: usize, sw: usize, cfg: &StyleConf
         deepest,
         crate::engine::ConvAlgorithm::Winograd,
     );
+    // One feature copy at a time (see `Objective::parts`), one gradient per loss, kept
+    // until the backward pass (they become the per-layer sums in place).
     let mut losses = 0usize;
+    let mut largest_copy = 0usize;
     for (l, _) in &cfg.style_layers {
         let (lh, lw) = l.spatial(h, w);
         let (slh, slw) = l.spatial(sh, sw);
         let n = l.channels();
         let (m, ms) = (lh * lw, slh * slw);
-        // Features, gradient, combined gradient (f32).
-        losses += 3 * 4 * n * m;
+        largest_copy = largest_copy.max(4 * n * m);
         for (method, _) in &cfg.style.terms {
+            losses += 4 * n * m;
             losses += match method {
                 // f64 samples of generated and style maps plus the f64 gradient.
                 Method::MmdGaussian => 8 * n * (2 * m + ms),
@@ -679,10 +758,14 @@ pub fn estimate_memory(h: usize, w: usize, sh: usize, sw: usize, cfg: &StyleConf
             };
         }
     }
+    let (ch, cw) = cfg.content_layer.spatial(h, w);
+    // Content target and gradient.
+    losses += 2 * 4 * cfg.content_layer.channels() * ch * cw;
     let pixels = 3 * h * w * 4;
     let optimizer = match cfg.optimizer {
         OptimizerKind::Lbfgs { history } => (2 * history + 8) * pixels,
         OptimizerKind::Adam { .. } => 2 * 2 * pixels + 6 * pixels,
     };
-    engine + losses + optimizer
+    // The feature copies of the loss evaluation and the backward scratch never coexist.
+    engine.resident + losses + largest_copy.max(engine.backward_scratch) + optimizer
 }

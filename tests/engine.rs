@@ -295,6 +295,16 @@ fn forward_and_backward_are_deterministic() {
     let (f2, g2) = run();
     assert_eq!(f1, f2);
     assert!(g1.iter().zip(&g2).all(|(a, b)| a.to_bits() == b.to_bits()));
+    // The backward pass reuses activation buffers as scratch: a second backward after one
+    // forward must re-run the forward and give the same bits; features are refused.
+    let mut net = CpuVgg19::new(&weights, Pooling::Max);
+    let f = net.forward(&img, h, w, &layers).unwrap();
+    let grads: Vec<(Layer, &FeatureMap)> = layers.iter().copied().zip(f.iter()).collect();
+    let a = net.input_gradient(&grads).unwrap();
+    assert!(net.features(Layer(4)).is_err());
+    let b = net.input_gradient(&grads).unwrap();
+    assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()));
+    assert_eq!(net.forward(&img, h, w, &layers).unwrap(), f);
 }
 
 #[test]

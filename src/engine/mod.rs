@@ -21,18 +21,30 @@ use std::collections::HashMap;
 
 /// What the style-transfer pipeline needs from a network backend.
 pub trait FeatureNet {
-    /// Runs the network on `image` (`3 x height x width`, network input space) up to the
-    /// deepest of `layers` and returns their features in the order asked.
+    /// Runs the network on `image` (`3 x height x width`, network input space) up to
+    /// `deepest`, keeping what the backward pass needs.
+    fn run(&mut self, image: &[f32], height: usize, width: usize, deepest: Layer) -> Result<()>;
+    /// Features at `layer` from the last [`FeatureNet::run`] (a copy, `N x M`).
+    fn features(&self, layer: Layer) -> Result<FeatureMap>;
+    /// Gradient with respect to the image of the last [`FeatureNet::run`], given
+    /// gradients at some of its layers (summed where several contribute).
+    fn input_gradient(&mut self, grads: &[(Layer, &FeatureMap)]) -> Result<Vec<f32>>;
+
+    /// Runs to the deepest of `layers` and returns their features in the order asked.
     fn forward(
         &mut self,
         image: &[f32],
         height: usize,
         width: usize,
         layers: &[Layer],
-    ) -> Result<Vec<FeatureMap>>;
-    /// Gradient with respect to the image of the last [`FeatureNet::forward`], given
-    /// gradients at some of its layers (summed where several contribute).
-    fn input_gradient(&mut self, grads: &[(Layer, &FeatureMap)]) -> Result<Vec<f32>>;
+    ) -> Result<Vec<FeatureMap>> {
+        let deepest = *layers
+            .iter()
+            .max()
+            .ok_or_else(|| Error::option("no layers requested"))?;
+        self.run(image, height, width, deepest)?;
+        layers.iter().map(|&l| self.features(l)).collect()
+    }
 }
 
 /// VGG-19 on the CPU: Winograd (or im2col) + GEMM convolutions on zero-bordered maps.
@@ -55,6 +67,9 @@ struct Workspace {
     pooled: HashMap<usize, Padded>,
     /// Deepest conv index the last forward computed.
     depth: Option<usize>,
+    /// A backward pass reused the activation buffers as gradient scratch since the last
+    /// forward pass (a further backward re-runs the forward first).
+    consumed: bool,
     scratch: HashMap<(usize, usize, usize), Vec<Padded>>,
 }
 
@@ -68,6 +83,13 @@ impl Workspace {
     fn give(&mut self, p: Padded) {
         self.scratch.entry(p.shape()).or_default().push(p);
     }
+}
+
+/// See [`CpuVgg19::memory_estimate`].
+#[derive(Clone, Copy, Debug)]
+pub struct EngineMemory {
+    pub resident: usize,
+    pub backward_scratch: usize,
 }
 
 /// Smallest input side that still leaves a 1x1 map at `layer`.
@@ -109,23 +131,25 @@ impl CpuVgg19 {
         self.pooling
     }
 
-    /// Bytes of the buffers a forward + backward pass to `deepest` keeps at `h x w`
-    /// (weights in every layout the algorithm uses, activations, pool outputs, gradient
-    /// scratch, per-thread conv buffers), for up-front estimates.
-    pub fn memory_estimate(h: usize, w: usize, deepest: Layer, algorithm: ConvAlgorithm) -> usize {
+    /// Bytes a forward + backward pass to `deepest` needs at `h x w`, for up-front
+    /// estimates: what stays allocated (weights in every layout the algorithm uses,
+    /// activations, pool outputs, per-thread conv buffers) and what only the backward pass
+    /// holds (its gradient scratch, freed when it returns).
+    pub fn memory_estimate(
+        h: usize,
+        w: usize,
+        deepest: Layer,
+        algorithm: ConvAlgorithm,
+    ) -> EngineMemory {
         let mut floats = Padded::zeros(0, h, w).data.len() + 3 * (h + 2) * (w + 2);
-        let mut largest = 0;
         for (l, spec) in CONVS.iter().enumerate().take(deepest.0 + 1) {
             let (lh, lw) = Layer(l).spatial(h, w);
             let act = spec.cout * (lh + 2) * (lw + 2);
             floats += act;
-            largest = largest.max(act);
             if spec.pool_after && l < deepest.0 {
                 floats += spec.cout * (lh / 2 + 2) * (lw / 2 + 2);
             }
         }
-        // Backward keeps up to three gradient maps alive at once (current, conv input, pool input).
-        floats += 3 * largest;
         let per_thread = conv::TILE_FLOATS.max(4608 * 512) + winograd::block_floats_max();
         floats += rayon::current_num_threads() * per_thread;
         // Weights: both directions' kernels, plus their Winograd transforms (4x each).
@@ -135,7 +159,10 @@ impl CpuVgg19 {
                 && spec.cin.min(spec.cout) >= conv::WINOGRAD_MIN_CHANNELS;
             floats += 2 * kernels + if winograd { 8 * kernels } else { 0 };
         }
-        floats * 4
+        EngineMemory {
+            resident: floats * 4,
+            backward_scratch: backward_scratch_floats(h, w, deepest) * 4,
+        }
     }
 
     fn check_size(h: usize, w: usize, deepest: Layer) -> Result<()> {
@@ -199,12 +226,16 @@ impl CpuVgg19 {
             }
         }
         ws.depth = Some(deepest.0);
+        ws.consumed = false;
         Ok(())
     }
 
     /// The features at `layer` from the last forward pass.
     pub fn features(&self, layer: Layer) -> Result<FeatureMap> {
         match self.ws.depth {
+            Some(_) if self.ws.consumed => Err(Error::Shape(
+                "features are gone after the backward pass; run the forward pass again".into(),
+            )),
             Some(d) if d >= layer.0 => {
                 let a = &self.ws.acts[layer.0];
                 Ok(FeatureMap::from_vec(
@@ -249,6 +280,12 @@ impl CpuVgg19 {
                 )));
             }
         }
+        if self.ws.consumed {
+            let image = self.ws.input.as_ref().expect("forward ran").to_unpadded();
+            let (h, w) = (self.ws.height, self.ws.width);
+            self.run_forward(&image, h, w, Layer(depth))?;
+        }
+        self.ws.consumed = true;
         let (h, w) = (self.ws.height, self.ws.width);
         let (c0, h0, w0) = self.ws.acts[deepest].shape();
         let mut g = self.ws.take(c0, h0, w0);
@@ -260,28 +297,48 @@ impl CpuVgg19 {
                 }
             }
             // ReLU: gradient passes where the activation is positive (borders are zero).
-            let act = &self.ws.acts[l];
-            relu_mask(&mut g.data, &act.data);
+            relu_mask(&mut g.data, &self.ws.acts[l].data);
             let c = &self.convs[l];
             let (ih, iw) = if l == 0 {
                 (h, w)
             } else {
                 Layer(l).spatial(h, w)
             };
-            let mut d_in = self.ws.take(c.cin, ih, iw);
+            let shape = (c.cin, ih, iw);
+            // From here on this pass no longer needs activation l, nor the pool output that
+            // fed conv l: their buffers hold the input gradient (all keep zero borders),
+            // which halves the scratch memory of the backward pass.
+            let pooled_input = l > 0 && CONVS[l - 1].pool_after;
+            let (mut d_in, source) = if l > 0 && self.ws.acts[l].shape() == shape {
+                let buf = std::mem::replace(&mut self.ws.acts[l], Padded::zeros(0, 0, 0));
+                (buf, Scratch::Activation)
+            } else if pooled_input && self.ws.pooled[&(l - 1)].shape() == shape {
+                let buf = self.ws.pooled.insert(l - 1, Padded::zeros(0, 0, 0));
+                (buf.expect("checked above"), Scratch::PoolOutput)
+            } else {
+                (self.ws.take(shape.0, shape.1, shape.2), Scratch::Pool)
+            };
             c.backward_into(&g, &mut d_in);
-            self.ws.give(g);
-            if l == 0 {
-                let out = d_in.to_unpadded();
-                self.ws.give(d_in);
-                return Ok(out);
+            match source {
+                Scratch::Activation => self.ws.acts[l] = g,
+                _ => self.ws.give(g),
             }
-            g = if CONVS[l - 1].pool_after {
-                let prev = &self.ws.acts[l - 1];
-                let (pc, ph, pw) = prev.shape();
+            if l == 0 {
+                // Free the scratch until the next backward pass: the loss evaluation in
+                // between reuses the memory (at 3840x2160 this is 4 GB of the peak).
+                self.ws.scratch.clear();
+                return Ok(d_in.to_unpadded());
+            }
+            g = if pooled_input {
+                let (pc, ph, pw) = self.ws.acts[l - 1].shape();
                 let mut gp = self.ws.take(pc, ph, pw);
                 pool::pool_backward(self.pooling, &self.ws.acts[l - 1], &d_in, &mut gp);
-                self.ws.give(d_in);
+                match source {
+                    Scratch::PoolOutput => {
+                        self.ws.pooled.insert(l - 1, d_in);
+                    }
+                    _ => self.ws.give(d_in),
+                }
                 gp
             } else {
                 d_in
@@ -289,6 +346,31 @@ impl CpuVgg19 {
         }
         unreachable!("the loop returns at layer 0")
     }
+}
+
+/// Floats of the backward pass's own gradient buffers (see `run_backward`): the gradient
+/// at the deepest layer, one map per pool level (the pool's input gradient) and the image
+/// gradient; every other gradient reuses an activation or pool output buffer.
+fn backward_scratch_floats(h: usize, w: usize, deepest: Layer) -> usize {
+    let map = |l: usize| {
+        let (lh, lw) = Layer(l).spatial(h, w);
+        CONVS[l].cout * (lh + 2) * (lw + 2)
+    };
+    let mut floats = map(deepest.0) + 3 * (h + 2) * (w + 2);
+    for l in 0..deepest.0 {
+        if CONVS[l].pool_after {
+            // The pool's input gradient (its output gradient reuses the pool output).
+            floats += map(l);
+        }
+    }
+    floats
+}
+
+/// Where a backward pass took a gradient buffer from.
+enum Scratch {
+    Activation,
+    PoolOutput,
+    Pool,
 }
 
 fn relu_mask(g: &mut [f32], act: &[f32]) {
@@ -305,19 +387,12 @@ fn relu_mask(g: &mut [f32], act: &[f32]) {
 }
 
 impl FeatureNet for CpuVgg19 {
-    fn forward(
-        &mut self,
-        image: &[f32],
-        height: usize,
-        width: usize,
-        layers: &[Layer],
-    ) -> Result<Vec<FeatureMap>> {
-        let deepest = *layers
-            .iter()
-            .max()
-            .ok_or_else(|| Error::option("no layers requested"))?;
-        self.run_forward(image, height, width, deepest)?;
-        layers.iter().map(|&l| self.features(l)).collect()
+    fn run(&mut self, image: &[f32], height: usize, width: usize, deepest: Layer) -> Result<()> {
+        self.run_forward(image, height, width, deepest)
+    }
+
+    fn features(&self, layer: Layer) -> Result<FeatureMap> {
+        CpuVgg19::features(self, layer)
     }
 
     fn input_gradient(&mut self, grads: &[(Layer, &FeatureMap)]) -> Result<Vec<f32>> {
