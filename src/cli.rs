@@ -481,7 +481,8 @@ fn transfer(a: TransferArgs) -> Result<ExitCode> {
     let limit = a
         .max_memory
         .map(|g| g * (1u64 << 30) as f64)
-        .or(available_memory().map(|b| b as f64));
+        // Keep a tenth of the available memory for the allocator and everything else.
+        .or(available_memory().map(|b| 0.9 * b as f64));
     if let Some(limit) = limit {
         // Each L-BFGS correction pair costs two image-sized vectors: give some up before
         // refusing a large image, unless the user chose the history.
@@ -553,7 +554,6 @@ fn transfer(a: TransferArgs) -> Result<ExitCode> {
         );
         b
     });
-    let plain_every = (cfg.iterations / 20).max(1);
     let conv = a.model.conv.map_or(ConvAlgorithm::Winograd, Into::into);
     let mut net = CpuVgg19::with_algorithm(&weights, a.model.pooling.into(), conv);
     let mut save_error: Option<anyhow::Error> = None;
@@ -590,7 +590,9 @@ fn transfer(a: TransferArgs) -> Result<ExitCode> {
         if let Some(b) = &bar {
             b.set_position(it.iteration as u64);
             b.set_message(msg.clone());
-        } else if !a.quiet && (it.iteration.is_multiple_of(plain_every) || it.iteration == 1) {
+        } else if !a.quiet
+            && (it.iteration.is_multiple_of((it.max_iterations / 20).max(1)) || it.iteration == 1)
+        {
             eprintln!(
                 "iter {}/{} ({:.1}s): {msg}",
                 it.iteration,

@@ -165,24 +165,34 @@ impl<'a> Objective<'a> {
     ) -> Result<Self> {
         let use_content = content.is_some() && cfg.content_weight > 0.0;
         let style_layers: Vec<Layer> = cfg.style_layers.iter().map(|l| l.0).collect();
-        let style_feats = net.forward(&style.data, style.height, style.width, &style_layers)?;
-        let mut terms = Vec::new();
-        for &(method, blend) in &cfg.style.terms {
-            let mut losses = Vec::new();
-            for ((layer, w), s) in cfg.style_layers.iter().zip(&style_feats) {
-                losses.push((*layer, *w, style_loss(method, s, &cfg.loss)?));
-            }
-            let beta_prime = cfg
-                .beta_prime
-                .iter()
-                .find(|b| b.0 == method)
-                .map_or(f64::NAN, |b| b.1);
-            terms.push(StyleTerm {
+        let deepest_style = *style_layers
+            .iter()
+            .max()
+            .ok_or_else(|| Error::option("no style layers"))?;
+        net.run(&style.data, style.height, style.width, deepest_style)?;
+        let mut terms: Vec<StyleTerm> = cfg
+            .style
+            .terms
+            .iter()
+            .map(|&(method, blend)| StyleTerm {
                 method,
                 blend,
-                beta_prime,
-                losses,
-            });
+                beta_prime: cfg
+                    .beta_prime
+                    .iter()
+                    .find(|b| b.0 == method)
+                    .map_or(f64::NAN, |b| b.1),
+                losses: Vec::new(),
+            })
+            .collect();
+        // Targets layer by layer: one feature copy alive at a time (each loss keeps only
+        // its statistics, or its own sample for the Gaussian MMD).
+        for &(layer, w) in &cfg.style_layers {
+            let s = net.features(layer)?;
+            for t in &mut terms {
+                t.losses
+                    .push((layer, w, style_loss(t.method, &s, &cfg.loss)?));
+            }
         }
         let content = match content {
             Some(c) if use_content => {

@@ -106,6 +106,65 @@ fn short_transfer_writes_a_valid_image_and_is_deterministic() {
 }
 
 #[test]
+fn multiscale_runs_every_stage_and_writes_the_requested_size() {
+    let d = tmpdir();
+    let out = d.path().join("ms.png");
+    let log = d.path().join("ms.jsonl");
+    let o = nstyle()
+        .args(transfer_args(
+            s(&out),
+            &[
+                "--multiscale",
+                "on",
+                "--start-size",
+                "32",
+                "--iterations",
+                "3",
+                "--stage-iterations",
+                "2",
+                "--log",
+                s(&log),
+            ],
+        ))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let img = image::open(&out).unwrap();
+    assert_eq!((img.width(), img.height()), (64, 43));
+    // Stages 32 -> 45 -> 64 px, each logged with its size; later stages capped at 2 steps.
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let widths: Vec<u64> = lines.iter().map(|v| v["width"].as_u64().unwrap()).collect();
+    let mut stages: Vec<u64> = lines.iter().map(|v| v["stage"].as_u64().unwrap()).collect();
+    stages.dedup();
+    assert_eq!(stages, vec![1, 2, 3], "{widths:?}");
+    assert_eq!(widths.first(), Some(&32));
+    assert_eq!(widths.last(), Some(&64));
+    assert!(lines
+        .iter()
+        .all(|v| v["stage"] == 1 || v["iteration"].as_u64().unwrap() <= 2));
+    // A start size above the output size is one plain stage.
+    let o = nstyle()
+        .args(transfer_args(
+            s(&out),
+            &[
+                "--multiscale",
+                "on",
+                "--start-size",
+                "256",
+                "--iterations",
+                "1",
+            ],
+        ))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
 fn style_only_16bit_tiff_and_fusion() {
     let d = tmpdir();
     let out = d.path().join("tex.tif");

@@ -55,7 +55,7 @@ pub struct CpuVgg19 {
     ws: Workspace,
 }
 
-/// Activations of the last forward pass and reusable scratch buffers.
+/// Activations of the last forward pass (also the backward pass's gradient buffers).
 #[derive(Default)]
 struct Workspace {
     height: usize,
@@ -70,19 +70,6 @@ struct Workspace {
     /// A backward pass reused the activation buffers as gradient scratch since the last
     /// forward pass (a further backward re-runs the forward first).
     consumed: bool,
-    scratch: HashMap<(usize, usize, usize), Vec<Padded>>,
-}
-
-impl Workspace {
-    fn take(&mut self, c: usize, h: usize, w: usize) -> Padded {
-        self.scratch
-            .get_mut(&(c, h, w))
-            .and_then(|v| v.pop())
-            .unwrap_or_else(|| Padded::zeros(c, h, w))
-    }
-    fn give(&mut self, p: Padded) {
-        self.scratch.entry(p.shape()).or_default().push(p);
-    }
 }
 
 /// See [`CpuVgg19::memory_estimate`].
@@ -288,7 +275,7 @@ impl CpuVgg19 {
         self.ws.consumed = true;
         let (h, w) = (self.ws.height, self.ws.width);
         let (c0, h0, w0) = self.ws.acts[deepest].shape();
-        let mut g = self.ws.take(c0, h0, w0);
+        let mut g = Padded::zeros(c0, h0, w0);
         g.data.fill(0.0);
         for l in (0..=deepest).rev() {
             for (gl, gm) in grads {
@@ -316,28 +303,21 @@ impl CpuVgg19 {
                 let buf = self.ws.pooled.insert(l - 1, Padded::zeros(0, 0, 0));
                 (buf.expect("checked above"), Scratch::PoolOutput)
             } else {
-                (self.ws.take(shape.0, shape.1, shape.2), Scratch::Pool)
+                (Padded::zeros(shape.0, shape.1, shape.2), Scratch::Fresh)
             };
             c.backward_into(&g, &mut d_in);
-            match source {
-                Scratch::Activation => self.ws.acts[l] = g,
-                _ => self.ws.give(g),
+            if let Scratch::Activation = source {
+                self.ws.acts[l] = g;
             }
             if l == 0 {
-                // Free the scratch until the next backward pass: the loss evaluation in
-                // between reuses the memory (at 3840x2160 this is 4 GB of the peak).
-                self.ws.scratch.clear();
                 return Ok(d_in.to_unpadded());
             }
             g = if pooled_input {
                 let (pc, ph, pw) = self.ws.acts[l - 1].shape();
-                let mut gp = self.ws.take(pc, ph, pw);
+                let mut gp = Padded::zeros(pc, ph, pw);
                 pool::pool_backward(self.pooling, &self.ws.acts[l - 1], &d_in, &mut gp);
-                match source {
-                    Scratch::PoolOutput => {
-                        self.ws.pooled.insert(l - 1, d_in);
-                    }
-                    _ => self.ws.give(d_in),
+                if let Scratch::PoolOutput = source {
+                    self.ws.pooled.insert(l - 1, d_in);
                 }
                 gp
             } else {
@@ -348,29 +328,29 @@ impl CpuVgg19 {
     }
 }
 
-/// Floats of the backward pass's own gradient buffers (see `run_backward`): the gradient
-/// at the deepest layer, one map per pool level (the pool's input gradient) and the image
-/// gradient; every other gradient reuses an activation or pool output buffer.
+/// Floats of the backward pass's own gradient buffers at their peak (see `run_backward`):
+/// the gradient at the deepest layer, the largest pool's input gradient (the other
+/// gradients reuse activation or pool output buffers) and the image gradient.
 fn backward_scratch_floats(h: usize, w: usize, deepest: Layer) -> usize {
     let map = |l: usize| {
         let (lh, lw) = Layer(l).spatial(h, w);
         CONVS[l].cout * (lh + 2) * (lw + 2)
     };
-    let mut floats = map(deepest.0) + 3 * (h + 2) * (w + 2);
-    for l in 0..deepest.0 {
-        if CONVS[l].pool_after {
-            // The pool's input gradient (its output gradient reuses the pool output).
-            floats += map(l);
-        }
-    }
-    floats
+    let largest_pool_input = (0..deepest.0)
+        .filter(|&l| CONVS[l].pool_after)
+        .map(map)
+        .max()
+        .unwrap_or(0);
+    map(deepest.0) + largest_pool_input + 3 * (h + 2) * (w + 2)
 }
 
-/// Where a backward pass took a gradient buffer from.
+/// Where a backward pass took a gradient buffer from. Fresh buffers are dropped as soon as
+/// the pass is done with them, so at most one map per level is alive (at 3840x2160 a
+/// pool-level map is 1-2 GB; keeping them for reuse cost 4 GB of the peak).
 enum Scratch {
     Activation,
     PoolOutput,
-    Pool,
+    Fresh,
 }
 
 fn relu_mask(g: &mut [f32], act: &[f32]) {
