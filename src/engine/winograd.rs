@@ -44,23 +44,35 @@ const G: [[f64; 3]; 6] = [
 /// the 36 GEMMs reads its left operand in place. Computed in f64, rounded once.
 pub fn transform_kernels(kernels: &[f32], outs: usize, ins: usize) -> Vec<f32> {
     assert_eq!(kernels.len(), outs * ins * 9, "transform_kernels: shape");
+    // Each output channel's 36 x ins values in parallel (this is ~1 s of start-up on one
+    // core for the whole network), then scattered into the GEMM layout.
+    let per_out: Vec<Vec<f32>> = (0..outs)
+        .into_par_iter()
+        .map(|o| {
+            let mut u = vec![0.0f32; XI * ins];
+            for i in 0..ins {
+                let g = &kernels[(o * ins + i) * 9..][..9];
+                // t = G g (6x3), then U = t Gᵀ (6x6).
+                let mut t = [[0.0f64; 3]; 6];
+                for (r, gr) in G.iter().enumerate() {
+                    for c in 0..3 {
+                        t[r][c] = (0..3).map(|k| gr[k] * g[k * 3 + c] as f64).sum();
+                    }
+                }
+                for (r, tr) in t.iter().enumerate() {
+                    for (c, gc) in G.iter().enumerate() {
+                        let v: f64 = (0..3).map(|k| tr[k] * gc[k]).sum();
+                        u[(r * 6 + c) * ins + i] = v as f32;
+                    }
+                }
+            }
+            u
+        })
+        .collect();
     let mut u = vec![0.0f32; XI * outs * ins];
-    for o in 0..outs {
-        for i in 0..ins {
-            let g = &kernels[(o * ins + i) * 9..][..9];
-            // t = G g (6x3), then U = t Gᵀ (6x6).
-            let mut t = [[0.0f64; 3]; 6];
-            for (r, gr) in G.iter().enumerate() {
-                for c in 0..3 {
-                    t[r][c] = (0..3).map(|k| gr[k] * g[k * 3 + c] as f64).sum();
-                }
-            }
-            for (r, tr) in t.iter().enumerate() {
-                for (c, gc) in G.iter().enumerate() {
-                    let v: f64 = (0..3).map(|k| tr[k] * gc[k]).sum();
-                    u[((r * 6 + c) * outs + o) * ins + i] = v as f32;
-                }
-            }
+    for (o, uo) in per_out.iter().enumerate() {
+        for xi in 0..XI {
+            u[(xi * outs + o) * ins..][..ins].copy_from_slice(&uo[xi * ins..][..ins]);
         }
     }
     u
