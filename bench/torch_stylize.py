@@ -109,8 +109,8 @@ class Objective:
         lc, ls = self.parts(x)
         total = self.alpha * lc + self.k * ls
         (total * self.scale).backward()
-        self.last = (float(total), float(lc), float(ls))
-        return float(total) * self.scale, x.grad.contiguous().view(-1).clone()
+        self.last = (float(total.detach()), float(lc.detach()), float(ls.detach()))
+        return self.last[0] * self.scale, x.grad.contiguous().view(-1).clone()
 
 
 def ddot(a, b):
@@ -226,11 +226,9 @@ def nstyle_job(exe, weights, paths, size, threads, tol, iterations, tmp):
         sys.exit(f"nstyle failed: {r.stderr.strip()}")
     last = json.loads(open(log).read().strip().splitlines()[-1])
     beta = float(re.search(r"beta' gram ([0-9.eE+-]+)", r.stderr).group(1))
-    m = re.search(r"loss: content ([0-9.eE+-]+), style gram ([0-9.eE+-]+)", r.stderr)
-    content, style = float(m.group(1)), float(m.group(2))
     return {"side": "nstyle", "iterations": last["iteration"], "evaluations": last["evaluations"],
-            "seconds": seconds, "total": content + 5.0 * beta * style, "content": content, "gram": style,
-            "beta_prime": beta,
+            "seconds": seconds, "total": last["total"], "content": last["content"],
+            "gram": last["style"]["gram"], "beta_prime": beta,
             "peak_rss_bytes": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024}
 
 
