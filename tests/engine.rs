@@ -52,9 +52,10 @@ fn conv_case(
     e
 }
 
-/// (cin, cout, h, w): odd sizes, sizes below one tile, and maps large enough for several
-/// tiles or blocks on several threads.
-const CONV_CASES: [(usize, usize, usize, usize); 7] = [
+/// (cin, cout, h, w): odd sizes, sizes below one tile, maps large enough for several
+/// tiles or blocks on several threads, and rows wide enough for Winograd's 16-tile
+/// fast paths (aligned with the row start or not).
+const CONV_CASES: [(usize, usize, usize, usize); 9] = [
     (3, 8, 5, 7),
     (5, 6, 1, 1),
     (7, 16, 9, 4),
@@ -62,6 +63,8 @@ const CONV_CASES: [(usize, usize, usize, usize); 7] = [
     (64, 32, 33, 47),
     (128, 48, 20, 61),
     (256, 64, 13, 11),
+    (32, 32, 9, 128),
+    (24, 40, 13, 131),
 ];
 
 #[test]

@@ -228,10 +228,30 @@ pub fn conv3x3_winograd(input: &Padded, u: &[f32], out: &mut Padded, epilogue: E
                         let t = t0 + gi * LANES + l;
                         (t / tiles_x, t % tiles_x, gi * LANES + l < n)
                     });
+                    // Common case: 16 whole windows side by side in one tile row. Lane l's
+                    // column c is `4l + c` of the same padded rows, a stride-4 pattern the
+                    // compiler turns into wide loads and shuffles.
+                    let (ty0, tx0, _) = lanes[0];
+                    let one_row = lanes[LANES - 1] == (ty0, tx0 + LANES - 1, true)
+                        && 4 * ty0 + 6 <= rows
+                        && 4 * (tx0 + LANES - 1) + 6 <= row;
                     for ci in 0..cin {
                         let ch = &src[ci * plane..][..plane];
                         let mut d = [[0.0f32; LANES]; XI];
+                        if one_row {
+                            for r in 0..6 {
+                                let s = &ch[(4 * ty0 + r) * row + 4 * tx0..][..4 * LANES + 2];
+                                for c in 0..6 {
+                                    for l in 0..LANES {
+                                        d[r * 6 + c][l] = s[4 * l + c];
+                                    }
+                                }
+                            }
+                        }
                         for (l, &(ty, tx, live)) in lanes.iter().enumerate() {
+                            if !live || one_row {
+                                continue;
+                            }
                             if !live {
                                 continue;
                             }
@@ -287,6 +307,13 @@ pub fn conv3x3_winograd(input: &Padded, u: &[f32], out: &mut Padded, epilogue: E
 
                 // 3. Output transform, epilogue, and scatter into the padded output interior.
                 for gi in 0..groups {
+                    // Common case: 16 whole output tiles side by side in one tile row.
+                    let first = t0 + gi * LANES;
+                    let (oy0, ox0) = (4 * (first / tiles_x), 4 * (first % tiles_x));
+                    let one_row = gi * LANES + LANES <= n
+                        && (first + LANES - 1) / tiles_x == first / tiles_x
+                        && oy0 + 4 <= h
+                        && ox0 + 4 * LANES <= w;
                     for o in 0..cout {
                         let mut mm = [[0.0f32; LANES]; XI];
                         for (xi, mv) in mm.iter_mut().enumerate() {
@@ -300,6 +327,23 @@ pub fn conv3x3_winograd(input: &Padded, u: &[f32], out: &mut Padded, epilogue: E
                                     *val = (*val + bo).max(0.0);
                                 }
                             }
+                        }
+                        if one_row {
+                            for r in 0..4 {
+                                let base = o * plane + (oy0 + r + 1) * row + ox0 + 1;
+                                // SAFETY: rows oy0..oy0+4 and columns ox0..ox0+64 lie inside
+                                // the h x w interior of channel o (checked above); each tile
+                                // is written by one worker only.
+                                let out = unsafe {
+                                    std::slice::from_raw_parts_mut(dst.get().add(base), 4 * LANES)
+                                };
+                                for c in 0..4 {
+                                    for l in 0..LANES {
+                                        out[4 * l + c] = y[r * 4 + c][l];
+                                    }
+                                }
+                            }
+                            continue;
                         }
                         for l in 0..LANES.min(n - gi * LANES) {
                             let t = t0 + gi * LANES + l;
