@@ -222,62 +222,22 @@ pub fn conv3x3_winograd(input: &Padded, u: &[f32], out: &mut Padded, epilogue: E
                 let groups = n.div_ceil(LANES);
                 let width = groups * LANES; // GEMM columns (lanes past `n` are zeros)
 
+                let block = Block {
+                    cin,
+                    cout,
+                    h,
+                    w,
+                    row,
+                    plane,
+                    rows,
+                    tiles_x,
+                    t0,
+                    n,
+                    groups,
+                    width,
+                };
                 // 1. Input transform: V[ξ][ci][t] = (Bᵀ d B)[ξ] of tile t, channel ci.
-                for gi in 0..groups {
-                    let lanes: [(usize, usize, bool); LANES] = std::array::from_fn(|l| {
-                        let t = t0 + gi * LANES + l;
-                        (t / tiles_x, t % tiles_x, gi * LANES + l < n)
-                    });
-                    // Common case: 16 whole windows side by side in one tile row. Lane l's
-                    // column c is `4l + c` of the same padded rows, a stride-4 pattern the
-                    // compiler turns into wide loads and shuffles.
-                    let (ty0, tx0, _) = lanes[0];
-                    let one_row = lanes[LANES - 1] == (ty0, tx0 + LANES - 1, true)
-                        && 4 * ty0 + 6 <= rows
-                        && 4 * (tx0 + LANES - 1) + 6 <= row;
-                    for ci in 0..cin {
-                        let ch = &src[ci * plane..][..plane];
-                        let mut d = [[0.0f32; LANES]; XI];
-                        if one_row {
-                            for r in 0..6 {
-                                let s = &ch[(4 * ty0 + r) * row + 4 * tx0..][..4 * LANES + 2];
-                                for c in 0..6 {
-                                    for l in 0..LANES {
-                                        d[r * 6 + c][l] = s[4 * l + c];
-                                    }
-                                }
-                            }
-                        }
-                        for (l, &(ty, tx, live)) in lanes.iter().enumerate() {
-                            if !live || one_row {
-                                continue;
-                            }
-                            if !live {
-                                continue;
-                            }
-                            let (y0, x0) = (4 * ty, 4 * tx);
-                            if y0 + 6 <= rows && x0 + 6 <= row {
-                                for r in 0..6 {
-                                    let s = &ch[(y0 + r) * row + x0..][..6];
-                                    for c in 0..6 {
-                                        d[r * 6 + c][l] = s[c];
-                                    }
-                                }
-                            } else {
-                                // Window past the padded map: outside is zero.
-                                for r in 0..6.min(rows - y0) {
-                                    for c in 0..6.min(row - x0) {
-                                        d[r * 6 + c][l] = ch[(y0 + r) * row + x0 + c];
-                                    }
-                                }
-                            }
-                        }
-                        let t = input_transform(&d);
-                        for (xi, tv) in t.iter().enumerate() {
-                            v[(xi * cin + ci) * width + gi * LANES..][..LANES].copy_from_slice(tv);
-                        }
-                    }
-                }
+                stage_inputs(&block, src, v);
 
                 // 2. The 36 products M_ξ = U_ξ V_ξ.
                 for xi in 0..XI {
@@ -306,61 +266,223 @@ pub fn conv3x3_winograd(input: &Padded, u: &[f32], out: &mut Padded, epilogue: E
                 }
 
                 // 3. Output transform, epilogue, and scatter into the padded output interior.
-                for gi in 0..groups {
-                    // Common case: 16 whole output tiles side by side in one tile row.
-                    let first = t0 + gi * LANES;
-                    let (oy0, ox0) = (4 * (first / tiles_x), 4 * (first % tiles_x));
-                    let one_row = gi * LANES + LANES <= n
-                        && (first + LANES - 1) / tiles_x == first / tiles_x
-                        && oy0 + 4 <= h
-                        && ox0 + 4 * LANES <= w;
-                    for o in 0..cout {
-                        let mut mm = [[0.0f32; LANES]; XI];
-                        for (xi, mv) in mm.iter_mut().enumerate() {
-                            mv.copy_from_slice(&m[(xi * cout + o) * width + gi * LANES..][..LANES]);
-                        }
-                        let mut y = output_transform(&mm);
-                        if let Epilogue::BiasRelu(bias) = epilogue {
-                            let bo = bias[o];
-                            for lane in y.iter_mut() {
-                                for val in lane.iter_mut() {
-                                    *val = (*val + bo).max(0.0);
-                                }
-                            }
-                        }
-                        if one_row {
-                            for r in 0..4 {
-                                let base = o * plane + (oy0 + r + 1) * row + ox0 + 1;
-                                // SAFETY: rows oy0..oy0+4 and columns ox0..ox0+64 lie inside
-                                // the h x w interior of channel o (checked above); each tile
-                                // is written by one worker only.
-                                let out = unsafe {
-                                    std::slice::from_raw_parts_mut(dst.get().add(base), 4 * LANES)
-                                };
-                                for c in 0..4 {
-                                    for l in 0..LANES {
-                                        out[4 * l + c] = y[r * 4 + c][l];
-                                    }
-                                }
-                            }
-                            continue;
-                        }
-                        for l in 0..LANES.min(n - gi * LANES) {
-                            let t = t0 + gi * LANES + l;
-                            let (oy, ox) = (4 * (t / tiles_x), 4 * (t % tiles_x));
-                            let (ry, rx) = (4.min(h - oy), 4.min(w - ox));
-                            for r in 0..ry {
-                                let base = o * plane + (oy + r + 1) * row + ox + 1;
-                                for c in 0..rx {
-                                    // SAFETY: (oy+r, ox+c) is inside the h x w interior of
-                                    // channel o < cout; each tile is written by one worker.
-                                    unsafe { *dst.get().add(base + c) = y[r * 4 + c][l] };
-                                }
-                            }
+                stage_outputs(&block, m, dst, epilogue);
+            }
+        });
+    });
+}
+
+/// Where one block of tiles lies, for the transform stages.
+#[derive(Clone, Copy)]
+struct Block {
+    cin: usize,
+    cout: usize,
+    h: usize,
+    w: usize,
+    row: usize,
+    plane: usize,
+    rows: usize,
+    tiles_x: usize,
+    t0: usize,
+    n: usize,
+    groups: usize,
+    width: usize,
+}
+
+/// The transforms are plain lane loops: compiled for the baseline x86-64 they run on 4-wide
+/// SSE; these copies compiled with AVX-512 or AVX2 (picked at run time, like the `gemm`
+/// crate's kernels) run them 16 or 8 wide. No FMA contraction happens in either, so every
+/// variant gives the same bits.
+macro_rules! dispatch {
+    ($generic:ident, $avx512:ident, $avx2:ident, ($($arg:ident: $ty:ty),*)) => {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx512f")]
+        unsafe fn $avx512($($arg: $ty),*) {
+            $generic($($arg),*)
+        }
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2")]
+        unsafe fn $avx2($($arg: $ty),*) {
+            $generic($($arg),*)
+        }
+    };
+}
+
+dispatch!(stage_inputs_generic, stage_inputs_avx512, stage_inputs_avx2, (b: &Block, src: &[f32], v: &mut [f32]));
+dispatch!(stage_outputs_generic, stage_outputs_avx512, stage_outputs_avx2, (b: &Block, m: &[f32], dst: SendPtr, epilogue: Epilogue));
+
+fn stage_inputs(b: &Block, src: &[f32], v: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F.
+            return unsafe { stage_inputs_avx512(b, src, v) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2.
+            return unsafe { stage_inputs_avx2(b, src, v) };
+        }
+    }
+    stage_inputs_generic(b, src, v)
+}
+
+fn stage_outputs(b: &Block, m: &[f32], dst: SendPtr, epilogue: Epilogue) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F.
+            return unsafe { stage_outputs_avx512(b, m, dst, epilogue) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2.
+            return unsafe { stage_outputs_avx2(b, m, dst, epilogue) };
+        }
+    }
+    stage_outputs_generic(b, m, dst, epilogue)
+}
+
+/// Step 1 of a block: `V[ξ][ci][t] = (Bᵀ d B)[ξ]` for every tile and input channel.
+#[inline(always)]
+#[allow(clippy::needless_range_loop)] // lane `l` indexes 16 tiles at once
+fn stage_inputs_generic(b: &Block, src: &[f32], v: &mut [f32]) {
+    let Block {
+        cin,
+        row,
+        plane,
+        rows,
+        tiles_x,
+        t0,
+        n,
+        groups,
+        width,
+        ..
+    } = *b;
+    for gi in 0..groups {
+        let lanes: [(usize, usize, bool); LANES] = std::array::from_fn(|l| {
+            let t = t0 + gi * LANES + l;
+            (t / tiles_x, t % tiles_x, gi * LANES + l < n)
+        });
+        // Common case: 16 whole windows side by side in one tile row. Lane l's
+        // column c is `4l + c` of the same padded rows, a stride-4 pattern the
+        // compiler turns into wide loads and shuffles.
+        let (ty0, tx0, _) = lanes[0];
+        let one_row = lanes[LANES - 1] == (ty0, tx0 + LANES - 1, true)
+            && 4 * ty0 + 6 <= rows
+            && 4 * (tx0 + LANES - 1) + 6 <= row;
+        for ci in 0..cin {
+            let ch = &src[ci * plane..][..plane];
+            let mut d = [[0.0f32; LANES]; XI];
+            if one_row {
+                for r in 0..6 {
+                    let s = &ch[(4 * ty0 + r) * row + 4 * tx0..][..4 * LANES + 2];
+                    for c in 0..6 {
+                        for l in 0..LANES {
+                            d[r * 6 + c][l] = s[4 * l + c];
                         }
                     }
                 }
             }
-        });
-    });
+            for (l, &(ty, tx, live)) in lanes.iter().enumerate() {
+                if !live || one_row {
+                    continue;
+                }
+                if !live {
+                    continue;
+                }
+                let (y0, x0) = (4 * ty, 4 * tx);
+                if y0 + 6 <= rows && x0 + 6 <= row {
+                    for r in 0..6 {
+                        let s = &ch[(y0 + r) * row + x0..][..6];
+                        for c in 0..6 {
+                            d[r * 6 + c][l] = s[c];
+                        }
+                    }
+                } else {
+                    // Window past the padded map: outside is zero.
+                    for r in 0..6.min(rows - y0) {
+                        for c in 0..6.min(row - x0) {
+                            d[r * 6 + c][l] = ch[(y0 + r) * row + x0 + c];
+                        }
+                    }
+                }
+            }
+            let t = input_transform(&d);
+            for (xi, tv) in t.iter().enumerate() {
+                v[(xi * cin + ci) * width + gi * LANES..][..LANES].copy_from_slice(tv);
+            }
+        }
+    }
+}
+
+/// Step 3 of a block: `Aᵀ m A`, the epilogue, and the scatter into the output interior
+/// (each tile is written by the one worker that owns its block).
+#[inline(always)]
+#[allow(clippy::needless_range_loop)] // lane `l` indexes 16 tiles at once
+fn stage_outputs_generic(b: &Block, m: &[f32], dst: SendPtr, epilogue: Epilogue) {
+    let Block {
+        cout,
+        h,
+        w,
+        row,
+        plane,
+        tiles_x,
+        t0,
+        n,
+        groups,
+        width,
+        ..
+    } = *b;
+    for gi in 0..groups {
+        // Common case: 16 whole output tiles side by side in one tile row.
+        let first = t0 + gi * LANES;
+        let (oy0, ox0) = (4 * (first / tiles_x), 4 * (first % tiles_x));
+        let one_row = gi * LANES + LANES <= n
+            && (first + LANES - 1) / tiles_x == first / tiles_x
+            && oy0 + 4 <= h
+            && ox0 + 4 * LANES <= w;
+        for o in 0..cout {
+            let mut mm = [[0.0f32; LANES]; XI];
+            for (xi, mv) in mm.iter_mut().enumerate() {
+                mv.copy_from_slice(&m[(xi * cout + o) * width + gi * LANES..][..LANES]);
+            }
+            let mut y = output_transform(&mm);
+            if let Epilogue::BiasRelu(bias) = epilogue {
+                let bo = bias[o];
+                for lane in y.iter_mut() {
+                    for val in lane.iter_mut() {
+                        *val = (*val + bo).max(0.0);
+                    }
+                }
+            }
+            if one_row {
+                for r in 0..4 {
+                    let base = o * plane + (oy0 + r + 1) * row + ox0 + 1;
+                    // SAFETY: rows oy0..oy0+4 and columns ox0..ox0+64 lie inside
+                    // the h x w interior of channel o (checked above); each tile
+                    // is written by one worker only.
+                    let out =
+                        unsafe { std::slice::from_raw_parts_mut(dst.get().add(base), 4 * LANES) };
+                    for c in 0..4 {
+                        for l in 0..LANES {
+                            out[4 * l + c] = y[r * 4 + c][l];
+                        }
+                    }
+                }
+                continue;
+            }
+            for l in 0..LANES.min(n - gi * LANES) {
+                let t = t0 + gi * LANES + l;
+                let (oy, ox) = (4 * (t / tiles_x), 4 * (t % tiles_x));
+                let (ry, rx) = (4.min(h - oy), 4.min(w - ox));
+                for r in 0..ry {
+                    let base = o * plane + (oy + r + 1) * row + ox + 1;
+                    for c in 0..rx {
+                        // SAFETY: (oy+r, ox+c) is inside the h x w interior of
+                        // channel o < cout; each tile is written by one worker.
+                        unsafe { *dst.get().add(base + c) = y[r * 4 + c][l] };
+                    }
+                }
+            }
+        }
+    }
 }
