@@ -124,15 +124,17 @@ thread_local! {
     static COL: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
+/// The output pointer shared by the worker threads of both convolution paths.
 #[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
-// SAFETY: workers write disjoint column ranges of the output (see `conv3x3`).
+pub(super) struct SendPtr(pub(super) *mut f32);
+// SAFETY: the workers write disjoint parts of the output: column ranges in `conv3x3`,
+// whole tiles in `conv3x3_winograd`.
 unsafe impl Send for SendPtr {}
 unsafe impl Sync for SendPtr {}
 
 impl SendPtr {
     /// Through a method, so closures capture the wrapper (Send) and not the raw field.
-    fn get(&self) -> *mut f32 {
+    pub(super) fn get(&self) -> *mut f32 {
         self.0
     }
 }

@@ -15,7 +15,7 @@
 //! Tiles are cut into blocks; each worker thread owns one block buffer and handles every
 //! `threads`-th block with single-threaded GEMMs, so results do not depend on scheduling.
 
-use super::conv::Epilogue;
+use super::conv::{Epilogue, SendPtr};
 use super::gemm::gemm_raw;
 use crate::tensor::Padded;
 use rayon::prelude::*;
@@ -158,18 +158,6 @@ thread_local! {
         const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
 }
 
-#[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
-// SAFETY: workers write disjoint output tiles (see `conv3x3_winograd`).
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
-
-impl SendPtr {
-    fn get(&self) -> *mut f32 {
-        self.0
-    }
-}
-
 /// Tiles per block for a layer with `cin` inputs and `cout` outputs.
 fn block_tiles(cin: usize, cout: usize, total: usize, threads: usize) -> usize {
     let target = (BLOCK_FLOATS / (XI * (cin + cout))).clamp(MIN_BLOCK, MAX_BLOCK);
@@ -294,7 +282,7 @@ struct Block {
 /// crate's kernels) run them 16 or 8 wide. No FMA contraction happens in either, so every
 /// variant gives the same bits.
 macro_rules! dispatch {
-    ($generic:ident, $avx512:ident, $avx2:ident, ($($arg:ident: $ty:ty),*)) => {
+    ($name:ident, $generic:ident, $avx512:ident, $avx2:ident, ($($arg:ident: $ty:ty),*)) => {
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx512f")]
         unsafe fn $avx512($($arg: $ty),*) {
@@ -305,41 +293,37 @@ macro_rules! dispatch {
         unsafe fn $avx2($($arg: $ty),*) {
             $generic($($arg),*)
         }
+        fn $name($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU has AVX-512F.
+                    return unsafe { $avx512($($arg),*) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU has AVX2.
+                    return unsafe { $avx2($($arg),*) };
+                }
+            }
+            $generic($($arg),*)
+        }
     };
 }
 
-dispatch!(stage_inputs_generic, stage_inputs_avx512, stage_inputs_avx2, (b: &Block, src: &[f32], v: &mut [f32]));
-dispatch!(stage_outputs_generic, stage_outputs_avx512, stage_outputs_avx2, (b: &Block, m: &[f32], dst: SendPtr, epilogue: Epilogue));
-
-fn stage_inputs(b: &Block, src: &[f32], v: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has AVX-512F.
-            return unsafe { stage_inputs_avx512(b, src, v) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has AVX2.
-            return unsafe { stage_inputs_avx2(b, src, v) };
-        }
-    }
-    stage_inputs_generic(b, src, v)
-}
-
-fn stage_outputs(b: &Block, m: &[f32], dst: SendPtr, epilogue: Epilogue) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has AVX-512F.
-            return unsafe { stage_outputs_avx512(b, m, dst, epilogue) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has AVX2.
-            return unsafe { stage_outputs_avx2(b, m, dst, epilogue) };
-        }
-    }
-    stage_outputs_generic(b, m, dst, epilogue)
-}
+dispatch!(
+    stage_inputs,
+    stage_inputs_generic,
+    stage_inputs_avx512,
+    stage_inputs_avx2,
+    (b: &Block, src: &[f32], v: &mut [f32])
+);
+dispatch!(
+    stage_outputs,
+    stage_outputs_generic,
+    stage_outputs_avx512,
+    stage_outputs_avx2,
+    (b: &Block, m: &[f32], dst: SendPtr, epilogue: Epilogue)
+);
 
 /// Step 1 of a block: `V[ξ][ci][t] = (Bᵀ d B)[ξ]` for every tile and input channel.
 #[inline(always)]
