@@ -129,6 +129,33 @@ impl Padded {
     }
 
     /// Adds an unpadded `C x H x W` buffer into the interior.
+    /// `self += src` where `mask` (a map of the same shape and padding) is positive: adds a
+    /// gradient and carries it back through the ReLU whose output `mask` is.
+    pub fn add_interior_masked(&mut self, src: &[f32], mask: &Padded) {
+        use rayon::prelude::*;
+        let (c, h, w) = self.shape();
+        assert_eq!(src.len(), c * h * w);
+        assert_eq!(mask.shape(), (c, h, w));
+        let (row, plane) = (self.row(), self.plane());
+        self.data[..c * plane]
+            .par_chunks_mut(plane)
+            .zip(mask.data.par_chunks(plane))
+            .zip(src.par_chunks(h * w))
+            .for_each(|((dst, m), s)| {
+                for y in 0..h {
+                    let d = (y + 1) * row + 1;
+                    for ((a, b), m) in dst[d..d + w]
+                        .iter_mut()
+                        .zip(&s[y * w..][..w])
+                        .zip(&m[d..d + w])
+                    {
+                        // A select, not a branch, so that it vectorises.
+                        *a = if *m <= 0.0 { 0.0 } else { *a + *b };
+                    }
+                }
+            });
+    }
+
     pub fn add_interior(&mut self, src: &[f32]) {
         let (c, h, w) = self.shape();
         assert_eq!(src.len(), c * h * w);

@@ -9,7 +9,7 @@ mod common;
 const WINOGRAD_BOUND: f64 = 3e-5;
 use common::*;
 use nstyle::engine::conv::{conv3x3, ConvAlgorithm, ConvWeights, Epilogue};
-use nstyle::engine::pool::{pool_backward, pool_forward};
+use nstyle::engine::pool::{pool_backward, pool_forward, pool_relu_backward};
 use nstyle::engine::reference::{self, Map};
 use nstyle::tensor::{FeatureMap, Padded};
 use nstyle::{CpuVgg19, FeatureNet, Layer, Pooling, Vgg19Weights};
@@ -121,6 +121,61 @@ fn conv_backward_is_the_adjoint_of_forward() {
                 (lhs - rhs).abs() <= 1e-5 * lhs.abs().max(rhs.abs()),
                 "{algorithm:?}: {lhs} vs {rhs}"
             );
+        }
+    }
+}
+
+#[test]
+fn fused_relu_masks_equal_masking_afterwards() {
+    // The backward pass folds each ReLU's mask into the conv or pool step that produces
+    // the gradient; that must equal the unfused step followed by the mask, bit for bit.
+    let masked = |v: &[f32], act: &Padded| -> Vec<f32> {
+        v.iter()
+            .zip(&act.data)
+            .map(|(v, a)| if *a <= 0.0 { 0.0 } else { *v })
+            .collect()
+    };
+    for algorithm in [ConvAlgorithm::Im2col, ConvAlgorithm::Winograd] {
+        // Odd sizes, and a wide one whose rows take the 16-tile fast path.
+        for &(cin, cout, h, w) in &[(16, 24, 13, 6), (32, 16, 9, 131), (64, 64, 7, 67)] {
+            let g = random_vec(cout * h * w, -1.0, 1.0, 40);
+            let wt = random_vec(cout * cin * 9, -0.3, 0.3, 41);
+            let cw = ConvWeights::with_algorithm(cout, cin, &wt, vec![0.0; cout], algorithm);
+            // A ReLU output: about half the values are zero.
+            let act: Vec<f32> = random_vec(cin * h * w, -1.0, 1.0, 42)
+                .iter()
+                .map(|v| v.max(0.0))
+                .collect();
+            let act = Padded::from_unpadded(cin, h, w, &act);
+            let g = Padded::from_unpadded(cout, h, w, &g);
+            let mut plain = Padded::zeros(cin, h, w);
+            cw.backward_into(&g, &mut plain);
+            let mut fused = Padded::zeros(cin, h, w);
+            cw.backward_with(&g, &mut fused, Epilogue::ReluMask(&act.data));
+            assert_eq!(
+                fused.data,
+                masked(&plain.data, &act),
+                "{algorithm:?} {h}x{w}"
+            );
+        }
+    }
+    for &(c, h, w) in &[(3, 6, 8), (4, 7, 9)] {
+        let act: Vec<f32> = random_vec(c * h * w, -1.0, 1.0, 43)
+            .iter()
+            .map(|v| v.max(0.0))
+            .collect();
+        let act = Padded::from_unpadded(c, h, w, &act);
+        let g = Padded::from_unpadded(
+            c,
+            h / 2,
+            w / 2,
+            &random_vec(c * (h / 2) * (w / 2), -1.0, 1.0, 44),
+        );
+        for kind in [Pooling::Average, Pooling::Max] {
+            let (mut plain, mut fused) = (Padded::zeros(c, h, w), Padded::zeros(c, h, w));
+            pool_backward(kind, &act, &g, &mut plain);
+            pool_relu_backward(kind, &act, &g, &mut fused);
+            assert_eq!(fused.data, masked(&plain.data, &act), "{kind} pool");
         }
     }
 }

@@ -94,9 +94,15 @@ impl ConvWeights {
 
     /// `d_input = convᵀ(d_out)`: the input gradient of the (pre-ReLU) convolution.
     pub fn backward_into(&self, d_out: &Padded, d_input: &mut Padded) {
+        self.backward_with(d_out, d_input, Epilogue::Linear)
+    }
+
+    /// `d_input = convᵀ(d_out)` with an epilogue: [`Epilogue::ReluMask`] carries the
+    /// gradient on through the ReLU that produced this conv's input, in the same pass.
+    pub fn backward_with(&self, d_out: &Padded, d_input: &mut Padded, epilogue: Epilogue) {
         match &self.winograd_backward {
-            Some(u) => conv3x3_winograd(d_out, u, d_input, Epilogue::Linear),
-            None => conv3x3(d_out, &self.backward, d_input, Epilogue::Linear),
+            Some(u) => conv3x3_winograd(d_out, u, d_input, epilogue),
+            None => conv3x3(d_out, &self.backward, d_input, epilogue),
         }
     }
 }
@@ -108,6 +114,20 @@ pub enum Epilogue<'a> {
     BiasRelu(&'a [f32]),
     /// Nothing (input gradient).
     Linear,
+    /// Zero where the given ReLU output (same shape and padding as the output) is not
+    /// positive: the backward pass through that ReLU, fused to save a pass over memory.
+    ReluMask(&'a [f32]),
+}
+
+impl Epilogue<'_> {
+    /// Checks the epilogue's operand against a `cout`-channel output of `len` floats.
+    pub(super) fn check(&self, cout: usize, len: usize) {
+        match self {
+            Epilogue::BiasRelu(b) => assert_eq!(b.len(), cout, "epilogue: bias length"),
+            Epilogue::ReluMask(act) => assert_eq!(act.len(), len, "epilogue: mask shape"),
+            Epilogue::Linear => {}
+        }
+    }
 }
 
 /// Target bytes of one im2col tile; tiles of deep layers are widened to at least
@@ -150,9 +170,7 @@ pub fn conv3x3(input: &Padded, kernels: &[f32], out: &mut Padded, epilogue: Epil
     assert_eq!((out.height, out.width), (h, w), "conv3x3: spatial shape");
     let k = cin * 9;
     assert_eq!(kernels.len(), k * cout, "conv3x3: kernel shape");
-    if let Epilogue::BiasRelu(b) = epilogue {
-        assert_eq!(b.len(), cout);
-    }
+    epilogue.check(cout, out.data.len());
     let row = input.row();
     let plane = input.plane();
     let positions = h * row;
@@ -208,7 +226,8 @@ pub fn conv3x3(input: &Padded, kernels: &[f32], out: &mut Padded, epilogue: Epil
                     );
                     for o in 0..cout {
                         let chunk = std::slice::from_raw_parts_mut(d.add(o * plane), n);
-                        finish_tile(chunk, q0 % row, w, row, epilogue, o);
+                        let start = o * plane + row + 1 + q0;
+                        finish_tile(chunk, start, q0 % row, w, row, epilogue, o);
                     }
                 }
             }
@@ -216,10 +235,12 @@ pub fn conv3x3(input: &Padded, kernels: &[f32], out: &mut Padded, epilogue: Epil
     });
 }
 
-/// Applies the epilogue to one channel's tile and zeroes the garbage columns (x >= w).
+/// Applies the epilogue to one channel's tile (whose first value sits at `start` of the
+/// output) and zeroes the garbage columns (x >= w).
 #[inline]
 fn finish_tile(
     chunk: &mut [f32],
+    start: usize,
     mut x: usize,
     w: usize,
     row: usize,
@@ -246,6 +267,12 @@ fn finish_tile(
                 if x == row {
                     x = 0;
                 }
+            }
+        }
+        Epilogue::ReluMask(act) => {
+            // Garbage columns fall on the mask's zero border, so the mask zeroes them too.
+            for (v, a) in chunk.iter_mut().zip(&act[start..]) {
+                *v = if *a <= 0.0 { 0.0 } else { *v };
             }
         }
     }

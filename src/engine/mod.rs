@@ -15,7 +15,7 @@ use crate::tensor::{FeatureMap, Padded};
 use crate::vgg::{Layer, Vgg19Weights, CONVS};
 use crate::{Error, Result};
 pub use conv::ConvAlgorithm;
-use conv::ConvWeights;
+use conv::{ConvWeights, Epilogue};
 pub use pool::Pooling;
 use std::collections::HashMap;
 
@@ -95,8 +95,10 @@ impl CpuVgg19 {
         pooling: Pooling,
         algorithm: ConvAlgorithm,
     ) -> Self {
+        use rayon::prelude::*;
+        // Layers in parallel: their layout changes and kernel transforms are start-up time.
         let convs = CONVS
-            .iter()
+            .par_iter()
             .zip(&weights.convs)
             .map(|(s, p)| {
                 ConvWeights::with_algorithm(s.cout, s.cin, &p.weight, p.bias.clone(), algorithm)
@@ -277,14 +279,14 @@ impl CpuVgg19 {
         let (c0, h0, w0) = self.ws.acts[deepest].shape();
         let mut g = Padded::zeros(c0, h0, w0);
         g.data.fill(0.0);
+        // Invariant: `g` is the gradient at the pre-ReLU output of conv l (the mask of ReLU l
+        // is fused into the step that produced it: the conv or pool backward above it).
         for l in (0..=deepest).rev() {
             for (gl, gm) in grads {
                 if gl.0 == l {
-                    g.add_interior(&gm.data);
+                    g.add_interior_masked(&gm.data, &self.ws.acts[l]);
                 }
             }
-            // ReLU: gradient passes where the activation is positive (borders are zero).
-            relu_mask(&mut g.data, &self.ws.acts[l].data);
             let c = &self.convs[l];
             let (ih, iw) = if l == 0 {
                 (h, w)
@@ -305,7 +307,13 @@ impl CpuVgg19 {
             } else {
                 (Padded::zeros(shape.0, shape.1, shape.2), Scratch::Fresh)
             };
-            c.backward_into(&g, &mut d_in);
+            if l == 0 || pooled_input {
+                c.backward_into(&g, &mut d_in);
+            } else {
+                // Conv l's input is ReLU l-1's output: mask by it in the same pass.
+                let relu = Epilogue::ReluMask(&self.ws.acts[l - 1].data);
+                c.backward_with(&g, &mut d_in, relu);
+            }
             if let Scratch::Activation = source {
                 self.ws.acts[l] = g;
             }
@@ -315,7 +323,7 @@ impl CpuVgg19 {
             g = if pooled_input {
                 let (pc, ph, pw) = self.ws.acts[l - 1].shape();
                 let mut gp = Padded::zeros(pc, ph, pw);
-                pool::pool_backward(self.pooling, &self.ws.acts[l - 1], &d_in, &mut gp);
+                pool::pool_relu_backward(self.pooling, &self.ws.acts[l - 1], &d_in, &mut gp);
                 if let Scratch::PoolOutput = source {
                     self.ws.pooled.insert(l - 1, d_in);
                 }
@@ -351,19 +359,6 @@ enum Scratch {
     Activation,
     PoolOutput,
     Fresh,
-}
-
-fn relu_mask(g: &mut [f32], act: &[f32]) {
-    use rayon::prelude::*;
-    g.par_chunks_mut(1 << 16)
-        .zip(act.par_chunks(1 << 16))
-        .for_each(|(g, a)| {
-            for (gv, av) in g.iter_mut().zip(a) {
-                if *av <= 0.0 {
-                    *gv = 0.0;
-                }
-            }
-        });
 }
 
 impl FeatureNet for CpuVgg19 {

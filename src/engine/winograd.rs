@@ -44,37 +44,40 @@ const G: [[f64; 3]; 6] = [
 /// the 36 GEMMs reads its left operand in place. Computed in f64, rounded once.
 pub fn transform_kernels(kernels: &[f32], outs: usize, ins: usize) -> Vec<f32> {
     assert_eq!(kernels.len(), outs * ins * 9, "transform_kernels: shape");
-    // Each output channel's 36 x ins values in parallel (this is ~1 s of start-up on one
-    // core for the whole network), then scattered into the GEMM layout.
-    let per_out: Vec<Vec<f32>> = (0..outs)
-        .into_par_iter()
-        .map(|o| {
-            let mut u = vec![0.0f32; XI * ins];
-            for i in 0..ins {
-                let g = &kernels[(o * ins + i) * 9..][..9];
-                // t = G g (6x3), then U = t Gᵀ (6x6).
-                let mut t = [[0.0f64; 3]; 6];
-                for (r, gr) in G.iter().enumerate() {
-                    for c in 0..3 {
-                        t[r][c] = (0..3).map(|k| gr[k] * g[k * 3 + c] as f64).sum();
-                    }
-                }
-                for (r, tr) in t.iter().enumerate() {
-                    for (c, gc) in G.iter().enumerate() {
-                        let v: f64 = (0..3).map(|k| tr[k] * gc[k]).sum();
-                        u[(r * 6 + c) * ins + i] = v as f32;
-                    }
+    let mut u = vec![0.0f32; XI * outs * ins];
+    let dst = SendPtr(u.as_mut_ptr());
+    // Output channels in parallel, each written straight into its 36 rows of the GEMM
+    // layout (a separate scatter pass cost ~0.3 s of start-up on one core).
+    (0..outs).into_par_iter().for_each(|o| {
+        let mut row = vec![0.0f32; XI * ins];
+        for i in 0..ins {
+            let g = &kernels[(o * ins + i) * 9..][..9];
+            // t = G g (6x3), then U = t Gᵀ (6x6).
+            let mut t = [[0.0f64; 3]; 6];
+            for (r, gr) in G.iter().enumerate() {
+                for c in 0..3 {
+                    t[r][c] = (0..3).map(|k| gr[k] * g[k * 3 + c] as f64).sum();
                 }
             }
-            u
-        })
-        .collect();
-    let mut u = vec![0.0f32; XI * outs * ins];
-    for (o, uo) in per_out.iter().enumerate() {
-        for xi in 0..XI {
-            u[(xi * outs + o) * ins..][..ins].copy_from_slice(&uo[xi * ins..][..ins]);
+            for (r, tr) in t.iter().enumerate() {
+                for (c, gc) in G.iter().enumerate() {
+                    let v: f64 = (0..3).map(|k| tr[k] * gc[k]).sum();
+                    row[(r * 6 + c) * ins + i] = v as f32;
+                }
+            }
         }
-    }
+        for xi in 0..XI {
+            // SAFETY: row (xi, o) of `u` is written by this task only, and lies inside
+            // `u` (xi < 36, o < outs).
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    row.as_ptr().add(xi * ins),
+                    dst.get().add((xi * outs + o) * ins),
+                    ins,
+                );
+            }
+        }
+    });
     u
 }
 
@@ -111,45 +114,170 @@ fn at(x: [&Lanes; 6]) -> [Lanes; 4] {
     y
 }
 
-/// `Bᵀ d B` for 16 tiles at once; `d[r*6+c]` holds element (r, c) of each tile's window.
+/// Horizontal half of the input transform: `v[k*6+j] = Σ_c t[k*6+c] B[c][j]`.
 #[inline(always)]
-fn input_transform(d: &[Lanes; XI]) -> [Lanes; XI] {
-    // Columns first: t[r][c'] = Σ_c d[r][c] B[c][c'] (Bᵀ applied to each row).
-    let mut t = [[0.0; LANES]; XI];
-    for r in 0..6 {
-        let y = bt(std::array::from_fn(|c| &d[r * 6 + c]));
-        for c in 0..6 {
-            t[r * 6 + c] = y[c];
-        }
-    }
+fn input_rows(t: &[Lanes; XI]) -> [Lanes; XI] {
     let mut v = [[0.0; LANES]; XI];
-    for c in 0..6 {
-        let y = bt(std::array::from_fn(|r| &t[r * 6 + c]));
-        for r in 0..6 {
-            v[r * 6 + c] = y[r];
+    for k in 0..6 {
+        let y = bt(std::array::from_fn(|c| &t[k * 6 + c]));
+        for j in 0..6 {
+            v[k * 6 + j] = y[j];
         }
     }
     v
 }
 
-/// `Aᵀ m A` for 16 tiles at once: 4x4 outputs per lane, `y[r*4+c]`.
+/// `Bᵀ d B` for 16 tiles at once; `d[r*6+c]` holds element (r, c) of each tile's window.
+/// Down the columns first, then along the rows: the order of the one-row fast path
+/// ([`window_row_transform`]), so a tile's values do not depend on the path taken.
 #[inline(always)]
-fn output_transform(m: &[Lanes; XI]) -> [Lanes; 16] {
-    let mut t = [[0.0; LANES]; 24]; // 6 rows x 4 columns
-    for r in 0..6 {
-        let y = at(std::array::from_fn(|c| &m[r * 6 + c]));
-        for c in 0..4 {
-            t[r * 4 + c] = y[c];
+fn input_transform(d: &[Lanes; XI]) -> [Lanes; XI] {
+    let mut t = [[0.0; LANES]; XI];
+    for c in 0..6 {
+        let y = bt(std::array::from_fn(|r| &d[r * 6 + c]));
+        for k in 0..6 {
+            t[k * 6 + c] = y[k];
+        }
+    }
+    input_rows(&t)
+}
+
+/// Columns of the map a row of 16 side-by-side windows covers: 66, held as 5 chunks of 16.
+const ROW_CHUNKS: usize = 5;
+
+/// [`input_transform`] of 16 side-by-side windows whose top-left corner is `ch[base]`
+/// (map rows `row` apart). The column step runs on the map's contiguous rows; the windows'
+/// columns (lane l, column c is map column `4l + c`) are then separated by `deinterleave`.
+#[inline(always)]
+fn window_row_transform(
+    ch: &[f32],
+    base: usize,
+    row: usize,
+    deinterleave: impl Fn(&[Lanes; ROW_CHUNKS]) -> [Lanes; 6],
+) -> [Lanes; XI] {
+    let mut t = [[[0.0; LANES]; ROW_CHUNKS]; 6];
+    for j in 0..ROW_CHUNKS {
+        let n = if j + 1 < ROW_CHUNKS { LANES } else { 2 };
+        let mut col = [[0.0f32; LANES]; 6];
+        for (r, cr) in col.iter_mut().enumerate() {
+            cr[..n].copy_from_slice(&ch[base + r * row + j * LANES..][..n]);
+        }
+        let y = bt(std::array::from_fn(|r| &col[r]));
+        for k in 0..6 {
+            t[k][j] = y[k];
+        }
+    }
+    let mut d = [[0.0; LANES]; XI];
+    for k in 0..6 {
+        let p = deinterleave(&t[k]);
+        d[k * 6..k * 6 + 6].copy_from_slice(&p);
+    }
+    input_rows(&d)
+}
+
+/// Lane l of output c is value `4l + c` of the 66 in `t` (plain code; any target).
+#[inline(always)]
+fn deinterleave_generic(t: &[Lanes; ROW_CHUNKS]) -> [Lanes; 6] {
+    let mut p = [[0.0; LANES]; 6];
+    for (c, pc) in p.iter_mut().enumerate() {
+        for (l, v) in pc.iter_mut().enumerate() {
+            let x = 4 * l + c;
+            *v = t[x / LANES][x % LANES];
+        }
+    }
+    p
+}
+
+/// [`deinterleave_generic`] with AVX-512 two-source permutes (the compiler turns the plain
+/// version into 96 scalar moves).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn deinterleave_avx512(t: &[Lanes; ROW_CHUNKS]) -> [Lanes; 6] {
+    use std::arch::x86_64::*;
+    // SAFETY (all loads and stores here): 16-float arrays, unaligned accesses.
+    let a: [__m512; ROW_CHUNKS] =
+        std::array::from_fn(|j| unsafe { _mm512_loadu_ps(t[j].as_ptr()) });
+    let mut p = [[0.0; LANES]; 6];
+    let mut phase = [_mm512_setzero_ps(); 4];
+    for (c, ph) in phase.iter_mut().enumerate() {
+        // Lane l takes value 4(l mod 8) + c of a pair of chunks: lanes 0-7 from chunks
+        // 0-1 (values 0..32), lanes 8-15 from chunks 2-3 (values 32..64).
+        let idx: [i32; LANES] = std::array::from_fn(|l| (4 * (l % 8) + c) as i32);
+        let idx = unsafe { _mm512_loadu_si512(idx.as_ptr().cast()) };
+        let lo = _mm512_permutex2var_ps(a[0], idx, a[1]);
+        let hi = _mm512_permutex2var_ps(a[2], idx, a[3]);
+        *ph = _mm512_mask_blend_ps(0xFF00, lo, hi);
+    }
+    // Columns 4 and 5 are columns 0 and 1 one lane on, ending in values 64 and 65.
+    let tail = _mm512_castps_si512(a[4]);
+    let tail1 = _mm512_alignr_epi32::<1>(tail, tail);
+    let p4 = _mm512_alignr_epi32::<1>(tail, _mm512_castps_si512(phase[0]));
+    let p5 = _mm512_alignr_epi32::<1>(tail1, _mm512_castps_si512(phase[1]));
+    for c in 0..4 {
+        unsafe { _mm512_storeu_ps(p[c].as_mut_ptr(), phase[c]) };
+    }
+    unsafe {
+        _mm512_storeu_ps(p[4].as_mut_ptr(), _mm512_castsi512_ps(p4));
+        _mm512_storeu_ps(p[5].as_mut_ptr(), _mm512_castsi512_ps(p5));
+    }
+    p
+}
+
+/// `Aᵀ m A` for 16 tiles at once: 4x4 outputs per lane, `y[r*4+c]`. Down the columns
+/// first, then along the rows (whose results the one-row path interleaves).
+#[inline(always)]
+fn output_transform<'m>(m: impl Fn(usize) -> &'m Lanes) -> [Lanes; 16] {
+    let mut t = [[0.0; LANES]; 24]; // 4 rows x 6 columns
+    for c in 0..6 {
+        let y = at(std::array::from_fn(|r| m(r * 6 + c)));
+        for r in 0..4 {
+            t[r * 6 + c] = y[r];
         }
     }
     let mut out = [[0.0; LANES]; 16];
-    for c in 0..4 {
-        let y = at(std::array::from_fn(|r| &t[r * 4 + c]));
-        for r in 0..4 {
-            out[r * 4 + c] = y[r];
-        }
+    for r in 0..4 {
+        let y = at(std::array::from_fn(|c| &t[r * 6 + c]));
+        out[r * 4..r * 4 + 4].copy_from_slice(&y);
     }
     out
+}
+
+/// The inverse of the deinterleave for one output row of 16 tiles: value `4l + c` of the
+/// 64 (as 4 chunks of 16) is lane l of `y[c]`.
+#[inline(always)]
+fn interleave_generic(y: &[Lanes; 4]) -> [Lanes; 4] {
+    let mut o = [[0.0; LANES]; 4];
+    for (c, yc) in y.iter().enumerate() {
+        for (l, v) in yc.iter().enumerate() {
+            let x = 4 * l + c;
+            o[x / LANES][x % LANES] = *v;
+        }
+    }
+    o
+}
+
+/// [`interleave_generic`] with AVX-512 two-source permutes.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn interleave_avx512(y: &[Lanes; 4]) -> [Lanes; 4] {
+    use std::arch::x86_64::*;
+    // SAFETY (all loads and stores here): 16-float arrays, unaligned accesses.
+    let a: [__m512; 4] = std::array::from_fn(|c| unsafe { _mm512_loadu_ps(y[c].as_ptr()) });
+    let mut o = [[0.0; LANES]; 4];
+    for (j, oj) in o.iter_mut().enumerate() {
+        // Lane 4m + c of chunk j is lane 4j + m of y[c]: columns 0-1 from the first pair,
+        // 2-3 from the second.
+        let idx: [i32; LANES] =
+            std::array::from_fn(|i| (((i % 4) & 1) * 16 + 4 * j + i / 4) as i32);
+        let idx = unsafe { _mm512_loadu_si512(idx.as_ptr().cast()) };
+        let lo = _mm512_permutex2var_ps(a[0], idx, a[1]);
+        let hi = _mm512_permutex2var_ps(a[2], idx, a[3]);
+        let v = _mm512_mask_blend_ps(0xCCCC, lo, hi);
+        unsafe { _mm512_storeu_ps(oj.as_mut_ptr(), v) };
+    }
+    o
 }
 
 thread_local! {
@@ -180,9 +308,7 @@ pub fn conv3x3_winograd(input: &Padded, u: &[f32], out: &mut Padded, epilogue: E
     let cout = out.channels;
     assert_eq!((out.height, out.width), (h, w), "winograd: spatial shape");
     assert_eq!(u.len(), XI * cout * cin, "winograd: kernel shape");
-    if let Epilogue::BiasRelu(b) = epilogue {
-        assert_eq!(b.len(), cout);
-    }
+    epilogue.check(cout, out.data.len());
     let (tiles_y, tiles_x) = (h.div_ceil(4), w.div_ceil(4));
     let total = tiles_y * tiles_x;
     if total == 0 {
@@ -279,56 +405,76 @@ struct Block {
 
 /// The transforms are plain lane loops: compiled for the baseline x86-64 they run on 4-wide
 /// SSE; these copies compiled with AVX-512 or AVX2 (picked at run time, like the `gemm`
-/// crate's kernels) run them 16 or 8 wide. No FMA contraction happens in either, so every
-/// variant gives the same bits.
+/// crate's kernels) run them 16 or 8 wide, and on AVX-512 the stride-4 (de)interleaving of
+/// side-by-side tiles uses permutes. No FMA contraction happens in any of them and the
+/// permutes only move values, so every variant gives the same bits.
 macro_rules! dispatch {
-    ($name:ident, $generic:ident, $avx512:ident, $avx2:ident, ($($arg:ident: $ty:ty),*)) => {
-        #[cfg(target_arch = "x86_64")]
-        #[target_feature(enable = "avx512f")]
-        unsafe fn $avx512($($arg: $ty),*) {
-            $generic($($arg),*)
-        }
-        #[cfg(target_arch = "x86_64")]
-        #[target_feature(enable = "avx2")]
-        unsafe fn $avx2($($arg: $ty),*) {
-            $generic($($arg),*)
-        }
+    ($name:ident, $imp:ident, $generic:ident, $avx512:ident, ($($arg:ident: $ty:ty),*)) => {
         fn $name($($arg: $ty),*) {
             #[cfg(target_arch = "x86_64")]
             {
+                #[target_feature(enable = "avx512f")]
+                fn avx512($($arg: $ty),*) {
+                    $imp($($arg,)* |x| $avx512(x))
+                }
+                #[target_feature(enable = "avx2")]
+                fn avx2($($arg: $ty),*) {
+                    $imp($($arg,)* $generic)
+                }
                 if std::arch::is_x86_feature_detected!("avx512f") {
                     // SAFETY: the CPU has AVX-512F.
-                    return unsafe { $avx512($($arg),*) };
+                    return unsafe { avx512($($arg),*) };
                 }
                 if std::arch::is_x86_feature_detected!("avx2") {
                     // SAFETY: the CPU has AVX2.
-                    return unsafe { $avx2($($arg),*) };
+                    return unsafe { avx2($($arg),*) };
                 }
             }
-            $generic($($arg),*)
+            $imp($($arg,)* $generic)
         }
     };
 }
 
 dispatch!(
     stage_inputs,
-    stage_inputs_generic,
-    stage_inputs_avx512,
-    stage_inputs_avx2,
+    stage_inputs_impl,
+    deinterleave_generic,
+    deinterleave_avx512,
     (b: &Block, src: &[f32], v: &mut [f32])
 );
 dispatch!(
     stage_outputs,
-    stage_outputs_generic,
-    stage_outputs_avx512,
-    stage_outputs_avx2,
+    stage_outputs_impl,
+    interleave_generic,
+    interleave_avx512,
     (b: &Block, m: &[f32], dst: SendPtr, epilogue: Epilogue)
 );
 
+/// Tile row and column of the first tile of lane group `gi`, and whether the group is 16
+/// whole tiles side by side in one tile row whose windows (`span` map rows and columns
+/// from the tile's corner) end inside `rows x row`.
+#[inline(always)]
+fn group_row(b: &Block, gi: usize, span: usize, rows: usize, row: usize) -> (usize, usize, bool) {
+    let first = b.t0 + gi * LANES;
+    let (ty, tx) = (first / b.tiles_x, first % b.tiles_x);
+    let one_row = gi * LANES + LANES <= b.n
+        && tx + LANES <= b.tiles_x
+        && 4 * ty + span <= rows
+        && 4 * (tx + LANES - 1) + span <= row;
+    (ty, tx, one_row)
+}
+
 /// Step 1 of a block: `V[ξ][ci][t] = (Bᵀ d B)[ξ]` for every tile and input channel.
+/// Channel by channel, so that reads of the map and writes of each `V[ξ][ci]` row run
+/// sequentially.
 #[inline(always)]
 #[allow(clippy::needless_range_loop)] // lane `l` indexes 16 tiles at once
-fn stage_inputs_generic(b: &Block, src: &[f32], v: &mut [f32]) {
+fn stage_inputs_impl(
+    b: &Block,
+    src: &[f32],
+    v: &mut [f32],
+    deinterleave: impl Fn(&[Lanes; ROW_CHUNKS]) -> [Lanes; 6] + Copy,
+) {
     let Block {
         cin,
         row,
@@ -341,56 +487,26 @@ fn stage_inputs_generic(b: &Block, src: &[f32], v: &mut [f32]) {
         width,
         ..
     } = *b;
-    for gi in 0..groups {
-        let lanes: [(usize, usize, bool); LANES] = std::array::from_fn(|l| {
-            let t = t0 + gi * LANES + l;
-            (t / tiles_x, t % tiles_x, gi * LANES + l < n)
-        });
-        // Common case: 16 whole windows side by side in one tile row. Lane l's
-        // column c is `4l + c` of the same padded rows, a stride-4 pattern the
-        // compiler turns into wide loads and shuffles.
-        let (ty0, tx0, _) = lanes[0];
-        let one_row = lanes[LANES - 1] == (ty0, tx0 + LANES - 1, true)
-            && 4 * ty0 + 6 <= rows
-            && 4 * (tx0 + LANES - 1) + 6 <= row;
-        for ci in 0..cin {
-            let ch = &src[ci * plane..][..plane];
-            let mut d = [[0.0f32; LANES]; XI];
-            if one_row {
-                for r in 0..6 {
-                    let s = &ch[(4 * ty0 + r) * row + 4 * tx0..][..4 * LANES + 2];
-                    for c in 0..6 {
-                        for l in 0..LANES {
-                            d[r * 6 + c][l] = s[4 * l + c];
-                        }
-                    }
-                }
-            }
-            for (l, &(ty, tx, live)) in lanes.iter().enumerate() {
-                if !live || one_row {
-                    continue;
-                }
-                if !live {
-                    continue;
-                }
-                let (y0, x0) = (4 * ty, 4 * tx);
-                if y0 + 6 <= rows && x0 + 6 <= row {
-                    for r in 0..6 {
-                        let s = &ch[(y0 + r) * row + x0..][..6];
-                        for c in 0..6 {
-                            d[r * 6 + c][l] = s[c];
-                        }
-                    }
-                } else {
-                    // Window past the padded map: outside is zero.
+    for ci in 0..cin {
+        let ch = &src[ci * plane..][..plane];
+        for gi in 0..groups {
+            let (ty0, tx0, one_row) = group_row(b, gi, 6, rows, row);
+            let t = if one_row {
+                window_row_transform(ch, 4 * ty0 * row + 4 * tx0, row, deinterleave)
+            } else {
+                let mut d = [[0.0f32; LANES]; XI];
+                for l in 0..LANES.min(n - gi * LANES) {
+                    let tile = t0 + gi * LANES + l;
+                    let (y0, x0) = (4 * (tile / tiles_x), 4 * (tile % tiles_x));
+                    // Rows and columns past the padded map are outside it: zero.
                     for r in 0..6.min(rows - y0) {
                         for c in 0..6.min(row - x0) {
                             d[r * 6 + c][l] = ch[(y0 + r) * row + x0 + c];
                         }
                     }
                 }
-            }
-            let t = input_transform(&d);
+                input_transform(&d)
+            };
             for (xi, tv) in t.iter().enumerate() {
                 v[(xi * cin + ci) * width + gi * LANES..][..LANES].copy_from_slice(tv);
             }
@@ -399,10 +515,17 @@ fn stage_inputs_generic(b: &Block, src: &[f32], v: &mut [f32]) {
 }
 
 /// Step 3 of a block: `Aᵀ m A`, the epilogue, and the scatter into the output interior
-/// (each tile is written by the one worker that owns its block).
+/// (each tile is written by the one worker that owns its block). Channel by channel, so
+/// that reads of each `M[ξ][o]` row and writes of the map run sequentially.
 #[inline(always)]
 #[allow(clippy::needless_range_loop)] // lane `l` indexes 16 tiles at once
-fn stage_outputs_generic(b: &Block, m: &[f32], dst: SendPtr, epilogue: Epilogue) {
+fn stage_outputs_impl(
+    b: &Block,
+    m: &[f32],
+    dst: SendPtr,
+    epilogue: Epilogue,
+    interleave: impl Fn(&[Lanes; 4]) -> [Lanes; 4],
+) {
     let Block {
         cout,
         h,
@@ -416,20 +539,43 @@ fn stage_outputs_generic(b: &Block, m: &[f32], dst: SendPtr, epilogue: Epilogue)
         width,
         ..
     } = *b;
-    for gi in 0..groups {
-        // Common case: 16 whole output tiles side by side in one tile row.
-        let first = t0 + gi * LANES;
-        let (oy0, ox0) = (4 * (first / tiles_x), 4 * (first % tiles_x));
-        let one_row = gi * LANES + LANES <= n
-            && (first + LANES - 1) / tiles_x == first / tiles_x
-            && oy0 + 4 <= h
-            && ox0 + 4 * LANES <= w;
-        for o in 0..cout {
-            let mut mm = [[0.0f32; LANES]; XI];
-            for (xi, mv) in mm.iter_mut().enumerate() {
-                mv.copy_from_slice(&m[(xi * cout + o) * width + gi * LANES..][..LANES]);
+    for o in 0..cout {
+        for gi in 0..groups {
+            let (ty0, tx0, one_row) = group_row(b, gi, 4, h, w);
+            let mut y = output_transform(|xi| {
+                m[(xi * cout + o) * width + gi * LANES..][..LANES]
+                    .try_into()
+                    .expect("16 lanes")
+            });
+            if one_row {
+                for r in 0..4 {
+                    let base = o * plane + (4 * ty0 + r + 1) * row + 4 * tx0 + 1;
+                    let mut vals =
+                        interleave(&[y[r * 4], y[r * 4 + 1], y[r * 4 + 2], y[r * 4 + 3]]);
+                    let vals = vals.as_flattened_mut();
+                    match epilogue {
+                        Epilogue::BiasRelu(bias) => {
+                            let bo = bias[o];
+                            for v in vals.iter_mut() {
+                                *v = (*v + bo).max(0.0);
+                            }
+                        }
+                        Epilogue::ReluMask(act) => {
+                            for (v, a) in vals.iter_mut().zip(&act[base..][..4 * LANES]) {
+                                *v = if *a <= 0.0 { 0.0 } else { *v };
+                            }
+                        }
+                        Epilogue::Linear => {}
+                    }
+                    // SAFETY: rows 4ty0..4ty0+4 and columns 4tx0..4tx0+64 lie inside the
+                    // h x w interior of channel o (checked by `group_row`); each tile is
+                    // written by one worker only.
+                    let out =
+                        unsafe { std::slice::from_raw_parts_mut(dst.get().add(base), 4 * LANES) };
+                    out.copy_from_slice(vals);
+                }
+                continue;
             }
-            let mut y = output_transform(&mm);
             if let Epilogue::BiasRelu(bias) = epilogue {
                 let bo = bias[o];
                 for lane in y.iter_mut() {
@@ -438,22 +584,6 @@ fn stage_outputs_generic(b: &Block, m: &[f32], dst: SendPtr, epilogue: Epilogue)
                     }
                 }
             }
-            if one_row {
-                for r in 0..4 {
-                    let base = o * plane + (oy0 + r + 1) * row + ox0 + 1;
-                    // SAFETY: rows oy0..oy0+4 and columns ox0..ox0+64 lie inside
-                    // the h x w interior of channel o (checked above); each tile
-                    // is written by one worker only.
-                    let out =
-                        unsafe { std::slice::from_raw_parts_mut(dst.get().add(base), 4 * LANES) };
-                    for c in 0..4 {
-                        for l in 0..LANES {
-                            out[4 * l + c] = y[r * 4 + c][l];
-                        }
-                    }
-                }
-                continue;
-            }
             for l in 0..LANES.min(n - gi * LANES) {
                 let t = t0 + gi * LANES + l;
                 let (oy, ox) = (4 * (t / tiles_x), 4 * (t % tiles_x));
@@ -461,12 +591,54 @@ fn stage_outputs_generic(b: &Block, m: &[f32], dst: SendPtr, epilogue: Epilogue)
                 for r in 0..ry {
                     let base = o * plane + (oy + r + 1) * row + ox + 1;
                     for c in 0..rx {
+                        let v = match epilogue {
+                            Epilogue::ReluMask(act) if act[base + c] <= 0.0 => 0.0,
+                            _ => y[r * 4 + c][l],
+                        };
                         // SAFETY: (oy+r, ox+c) is inside the h x w interior of
                         // channel o < cout; each tile is written by one worker.
-                        unsafe { *dst.get().add(base + c) = y[r * 4 + c][l] };
+                        unsafe { *dst.get().add(base + c) = v };
                     }
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunks<const N: usize>(seed: f32) -> [Lanes; N] {
+        std::array::from_fn(|j| std::array::from_fn(|l| seed + (j * LANES + l) as f32))
+    }
+
+    #[test]
+    fn generic_deinterleave_picks_stride_four_columns() {
+        let t = chunks::<ROW_CHUNKS>(0.0);
+        let p = deinterleave_generic(&t);
+        for (c, pc) in p.iter().enumerate() {
+            for (l, v) in pc.iter().enumerate() {
+                assert_eq!(*v, (4 * l + c) as f32);
+            }
+        }
+        // Interleaving the first four columns back gives the 64 values in order.
+        let o = interleave_generic(&[p[0], p[1], p[2], p[3]]);
+        assert_eq!(o, chunks::<4>(0.0));
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx512_shuffles_match_the_plain_ones() {
+        if !std::arch::is_x86_feature_detected!("avx512f") {
+            eprintln!("no AVX-512F: skipped");
+            return;
+        }
+        let t = chunks::<ROW_CHUNKS>(0.5);
+        let y = chunks::<4>(-3.25);
+        // SAFETY: the CPU has AVX-512F (checked above).
+        let (p, o) = unsafe { (deinterleave_avx512(&t), interleave_avx512(&y)) };
+        assert_eq!(p, deinterleave_generic(&t));
+        assert_eq!(o, interleave_generic(&y));
     }
 }
