@@ -114,32 +114,102 @@ fn at(x: [&Lanes; 6]) -> [Lanes; 4] {
     y
 }
 
-/// Horizontal half of the input transform: `v[k*6+j] = Σ_c t[k*6+c] B[c][j]`.
-#[inline(always)]
-fn input_rows(t: &[Lanes; XI]) -> [Lanes; XI] {
-    let mut v = [[0.0; LANES]; XI];
-    for k in 0..6 {
-        let y = bt(std::array::from_fn(|c| &t[k * 6 + c]));
-        for j in 0..6 {
-            v[k * 6 + j] = y[j];
-        }
-    }
-    v
+/// Six lane vectors, one per row (or column) of a transform's half-step.
+type Six = [Lanes; 6];
+
+/// `[f(0), …, f(n-1)]` written out. The transform helpers build their arrays this way:
+/// zeroing and then filling them kept a `memset` call per array (4% of an iteration), and
+/// `std::array::from_fn` was not always inlined into the ISA-specific copies (a call per
+/// element).
+macro_rules! array {
+    (4, |$i:ident| $e:expr) => {
+        [
+            {
+                let $i = 0;
+                $e
+            },
+            {
+                let $i = 1;
+                $e
+            },
+            {
+                let $i = 2;
+                $e
+            },
+            {
+                let $i = 3;
+                $e
+            },
+        ]
+    };
+    (5, |$i:ident| $e:expr) => {
+        [
+            {
+                let $i = 0;
+                $e
+            },
+            {
+                let $i = 1;
+                $e
+            },
+            {
+                let $i = 2;
+                $e
+            },
+            {
+                let $i = 3;
+                $e
+            },
+            {
+                let $i = 4;
+                $e
+            },
+        ]
+    };
+    (6, |$i:ident| $e:expr) => {
+        [
+            {
+                let $i = 0;
+                $e
+            },
+            {
+                let $i = 1;
+                $e
+            },
+            {
+                let $i = 2;
+                $e
+            },
+            {
+                let $i = 3;
+                $e
+            },
+            {
+                let $i = 4;
+                $e
+            },
+            {
+                let $i = 5;
+                $e
+            },
+        ]
+    };
 }
 
-/// `Bᵀ d B` for 16 tiles at once; `d[r*6+c]` holds element (r, c) of each tile's window.
-/// Down the columns first, then along the rows: the order of the one-row fast path
-/// ([`window_row_transform`]), so a tile's values do not depend on the path taken.
+/// Horizontal half of the input transform: `v[k][j] = Σ_c t[k][c] B[c][j]`.
 #[inline(always)]
-fn input_transform(d: &[Lanes; XI]) -> [Lanes; XI] {
-    let mut t = [[0.0; LANES]; XI];
-    for c in 0..6 {
-        let y = bt(std::array::from_fn(|r| &d[r * 6 + c]));
-        for k in 0..6 {
-            t[k * 6 + c] = y[k];
-        }
-    }
-    input_rows(&t)
+fn input_rows(t: &[Six; 6]) -> [Six; 6] {
+    array!(6, |k| bt(array!(6, |c| &t[k][c])))
+}
+
+/// `Bᵀ d B` for 16 tiles at once; `d[r*6+c]` holds element (r, c) of each tile's window;
+/// the result's `[k][j]` is transformed value `ξ = 6k + j`. Down the columns first, then
+/// along the rows: the order of the one-row fast path ([`window_row_transform`]), so a
+/// tile's values do not depend on the path taken.
+#[inline(always)]
+fn input_transform(d: &[Lanes; XI]) -> [Six; 6] {
+    let cols: [Six; 6] = array!(6, |c| bt(array!(6, |r| &d[r * 6 + c])));
+    input_rows(&array!(6, |k| array!(6, |c| cols[c][k])))
 }
 
 /// Columns of the map a row of 16 side-by-side windows covers: 66, held as 5 chunks of 16.
@@ -153,47 +223,75 @@ fn window_row_transform(
     ch: &[f32],
     base: usize,
     row: usize,
-    deinterleave: impl Fn(&[Lanes; ROW_CHUNKS]) -> [Lanes; 6],
-) -> [Lanes; XI] {
-    let mut t = [[[0.0; LANES]; ROW_CHUNKS]; 6];
-    for j in 0..ROW_CHUNKS {
-        let n = if j + 1 < ROW_CHUNKS { LANES } else { 2 };
-        let mut col = [[0.0f32; LANES]; 6];
-        for (r, cr) in col.iter_mut().enumerate() {
-            cr[..n].copy_from_slice(&ch[base + r * row + j * LANES..][..n]);
-        }
-        let y = bt(std::array::from_fn(|r| &col[r]));
-        for k in 0..6 {
-            t[k][j] = y[k];
-        }
-    }
-    let mut d = [[0.0; LANES]; XI];
-    for k in 0..6 {
-        let p = deinterleave(&t[k]);
-        d[k * 6..k * 6 + 6].copy_from_slice(&p);
-    }
+    deinterleave: impl Fn(&[Lanes; ROW_CHUNKS]) -> Six,
+) -> [Six; 6] {
+    // cols[j][k]: chunk j of row k of the column step; the last chunk holds 2 columns.
+    let cols: [Six; ROW_CHUNKS] = array!(5, |j| {
+        let rows: Six = array!(6, |r| {
+            let s = &ch[base + r * row + j * LANES..];
+            if j + 1 < ROW_CHUNKS {
+                s[..LANES].try_into().expect("16 lanes")
+            } else {
+                let mut tail = [0.0; LANES];
+                tail[..2].copy_from_slice(&s[..2]);
+                tail
+            }
+        });
+        bt(array!(6, |r| &rows[r]))
+    });
+    let d: [Six; 6] = array!(6, |k| deinterleave(&array!(5, |j| cols[j][k])));
     input_rows(&d)
 }
 
 /// Lane l of output c is value `4l + c` of the 66 in `t` (plain code; any target).
 #[inline(always)]
-fn deinterleave_generic(t: &[Lanes; ROW_CHUNKS]) -> [Lanes; 6] {
-    let mut p = [[0.0; LANES]; 6];
-    for (c, pc) in p.iter_mut().enumerate() {
-        for (l, v) in pc.iter_mut().enumerate() {
+fn deinterleave_generic(t: &[Lanes; ROW_CHUNKS]) -> Six {
+    std::array::from_fn(|c| {
+        std::array::from_fn(|l| {
             let x = 4 * l + c;
-            *v = t[x / LANES][x % LANES];
-        }
-    }
-    p
+            t[x / LANES][x % LANES]
+        })
+    })
 }
+
+/// Permute indices of [`deinterleave_avx512`]: for column c, lane l takes value
+/// `4(l mod 8) + c` of a pair of chunks.
+const DEINTERLEAVE: [[i32; LANES]; 4] = {
+    let mut t = [[0; LANES]; 4];
+    let mut c = 0;
+    while c < 4 {
+        let mut l = 0;
+        while l < LANES {
+            t[c][l] = (4 * (l % 8) + c) as i32;
+            l += 1;
+        }
+        c += 1;
+    }
+    t
+};
+
+/// Permute indices of [`interleave_avx512`]: lane `4m + c` of chunk j takes lane `4j + m`
+/// of column c, from the first (c even) or second (c odd) source.
+const INTERLEAVE: [[i32; LANES]; 4] = {
+    let mut t = [[0; LANES]; 4];
+    let mut j = 0;
+    while j < 4 {
+        let mut i = 0;
+        while i < LANES {
+            t[j][i] = ((i % 4) % 2 * 16 + 4 * j + i / 4) as i32;
+            i += 1;
+        }
+        j += 1;
+    }
+    t
+};
 
 /// [`deinterleave_generic`] with AVX-512 two-source permutes (the compiler turns the plain
 /// version into 96 scalar moves).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[inline]
-fn deinterleave_avx512(t: &[Lanes; ROW_CHUNKS]) -> [Lanes; 6] {
+fn deinterleave_avx512(t: &[Lanes; ROW_CHUNKS]) -> Six {
     use std::arch::x86_64::*;
     // SAFETY (all loads and stores here): 16-float arrays, unaligned accesses.
     let a: [__m512; ROW_CHUNKS] =
@@ -203,8 +301,7 @@ fn deinterleave_avx512(t: &[Lanes; ROW_CHUNKS]) -> [Lanes; 6] {
     for (c, ph) in phase.iter_mut().enumerate() {
         // Lane l takes value 4(l mod 8) + c of a pair of chunks: lanes 0-7 from chunks
         // 0-1 (values 0..32), lanes 8-15 from chunks 2-3 (values 32..64).
-        let idx: [i32; LANES] = std::array::from_fn(|l| (4 * (l % 8) + c) as i32);
-        let idx = unsafe { _mm512_loadu_si512(idx.as_ptr().cast()) };
+        let idx = unsafe { _mm512_loadu_si512(DEINTERLEAVE[c].as_ptr().cast()) };
         let lo = _mm512_permutex2var_ps(a[0], idx, a[1]);
         let hi = _mm512_permutex2var_ps(a[2], idx, a[3]);
         *ph = _mm512_mask_blend_ps(0xFF00, lo, hi);
@@ -224,23 +321,13 @@ fn deinterleave_avx512(t: &[Lanes; ROW_CHUNKS]) -> [Lanes; 6] {
     p
 }
 
-/// `Aᵀ m A` for 16 tiles at once: 4x4 outputs per lane, `y[r*4+c]`. Down the columns
-/// first, then along the rows (whose results the one-row path interleaves).
+/// `Aᵀ m A` for 16 tiles at once: output row r, column c of each tile is `y[r][c]`.
+/// Down the columns first, then along the rows (whose results the one-row path
+/// interleaves).
 #[inline(always)]
-fn output_transform<'m>(m: impl Fn(usize) -> &'m Lanes) -> [Lanes; 16] {
-    let mut t = [[0.0; LANES]; 24]; // 4 rows x 6 columns
-    for c in 0..6 {
-        let y = at(std::array::from_fn(|r| m(r * 6 + c)));
-        for r in 0..4 {
-            t[r * 6 + c] = y[r];
-        }
-    }
-    let mut out = [[0.0; LANES]; 16];
-    for r in 0..4 {
-        let y = at(std::array::from_fn(|c| &t[r * 6 + c]));
-        out[r * 4..r * 4 + 4].copy_from_slice(&y);
-    }
-    out
+fn output_transform<'m>(m: impl Fn(usize) -> &'m Lanes) -> [[Lanes; 4]; 4] {
+    let cols: [[Lanes; 4]; 6] = array!(6, |c| at(array!(6, |r| m(r * 6 + c))));
+    array!(4, |r| at(array!(6, |c| &cols[c][r])))
 }
 
 /// The inverse of the deinterleave for one output row of 16 tiles: value `4l + c` of the
@@ -269,9 +356,7 @@ fn interleave_avx512(y: &[Lanes; 4]) -> [Lanes; 4] {
     for (j, oj) in o.iter_mut().enumerate() {
         // Lane 4m + c of chunk j is lane 4j + m of y[c]: columns 0-1 from the first pair,
         // 2-3 from the second.
-        let idx: [i32; LANES] =
-            std::array::from_fn(|i| (((i % 4) & 1) * 16 + 4 * j + i / 4) as i32);
-        let idx = unsafe { _mm512_loadu_si512(idx.as_ptr().cast()) };
+        let idx = unsafe { _mm512_loadu_si512(INTERLEAVE[j].as_ptr().cast()) };
         let lo = _mm512_permutex2var_ps(a[0], idx, a[1]);
         let hi = _mm512_permutex2var_ps(a[2], idx, a[3]);
         let v = _mm512_mask_blend_ps(0xCCCC, lo, hi);
@@ -473,7 +558,7 @@ fn stage_inputs_impl(
     b: &Block,
     src: &[f32],
     v: &mut [f32],
-    deinterleave: impl Fn(&[Lanes; ROW_CHUNKS]) -> [Lanes; 6] + Copy,
+    deinterleave: impl Fn(&[Lanes; ROW_CHUNKS]) -> Six + Copy,
 ) {
     let Block {
         cin,
@@ -507,7 +592,7 @@ fn stage_inputs_impl(
                 }
                 input_transform(&d)
             };
-            for (xi, tv) in t.iter().enumerate() {
+            for (xi, tv) in t.as_flattened().iter().enumerate() {
                 v[(xi * cin + ci) * width + gi * LANES..][..LANES].copy_from_slice(tv);
             }
         }
@@ -550,8 +635,7 @@ fn stage_outputs_impl(
             if one_row {
                 for r in 0..4 {
                     let base = o * plane + (4 * ty0 + r + 1) * row + 4 * tx0 + 1;
-                    let mut vals =
-                        interleave(&[y[r * 4], y[r * 4 + 1], y[r * 4 + 2], y[r * 4 + 3]]);
+                    let mut vals = interleave(&y[r]);
                     let vals = vals.as_flattened_mut();
                     match epilogue {
                         Epilogue::BiasRelu(bias) => {
@@ -578,7 +662,7 @@ fn stage_outputs_impl(
             }
             if let Epilogue::BiasRelu(bias) = epilogue {
                 let bo = bias[o];
-                for lane in y.iter_mut() {
+                for lane in y.as_flattened_mut() {
                     for val in lane.iter_mut() {
                         *val = (*val + bo).max(0.0);
                     }
@@ -593,7 +677,7 @@ fn stage_outputs_impl(
                     for c in 0..rx {
                         let v = match epilogue {
                             Epilogue::ReluMask(act) if act[base + c] <= 0.0 => 0.0,
-                            _ => y[r * 4 + c][l],
+                            _ => y[r][c][l],
                         };
                         // SAFETY: (oy+r, ox+c) is inside the h x w interior of
                         // channel o < cout; each tile is written by one worker.
