@@ -39,46 +39,190 @@ const G: [[f64; 3]; 6] = [
     [0.0, 0.0, 1.0],
 ];
 
+/// Output channels of one GEMM micro-tile: `U` is packed in panels of this many rows.
+const PANEL: usize = 8;
+
+/// Rows of the transformed kernels (and of each `M_ξ`): `outs` rounded up to whole panels.
+fn panel_rows(outs: usize) -> usize {
+    outs.next_multiple_of(PANEL)
+}
+
 /// Transforms kernels laid out `[out][in*9]` (either direction's layout in
-/// [`super::conv::ConvWeights`]) into `U = G g Gᵀ`, laid out `[36][out][in]` so that each of
-/// the 36 GEMMs reads its left operand in place. Computed in f64, rounded once.
+/// [`super::conv::ConvWeights`]) into `U = G g Gᵀ`, packed for [`winograd_gemm`] as
+/// `[36][out/8][in][8]` (panels of 8 output channels, padded with zero rows) so that the
+/// 8 values each step of the product broadcasts are adjacent. Computed in f64, rounded once.
 pub fn transform_kernels(kernels: &[f32], outs: usize, ins: usize) -> Vec<f32> {
     assert_eq!(kernels.len(), outs * ins * 9, "transform_kernels: shape");
-    let mut u = vec![0.0f32; XI * outs * ins];
+    let panels = panel_rows(outs) / PANEL;
+    let mut u = vec![0.0f32; XI * panels * PANEL * ins];
     let dst = SendPtr(u.as_mut_ptr());
-    // Output channels in parallel, each written straight into its 36 rows of the GEMM
-    // layout (a separate scatter pass cost ~0.3 s of start-up on one core).
-    (0..outs).into_par_iter().for_each(|o| {
-        let mut row = vec![0.0f32; XI * ins];
-        for i in 0..ins {
-            let g = &kernels[(o * ins + i) * 9..][..9];
-            // t = G g (6x3), then U = t Gᵀ (6x6).
-            let mut t = [[0.0f64; 3]; 6];
-            for (r, gr) in G.iter().enumerate() {
-                for c in 0..3 {
-                    t[r][c] = (0..3).map(|k| gr[k] * g[k * 3 + c] as f64).sum();
+    // Panels in parallel, each written straight into its 36 places (a separate scatter
+    // pass cost ~0.3 s of start-up on one core).
+    (0..panels).into_par_iter().for_each(|panel| {
+        let mut part = vec![0.0f32; XI * ins * PANEL];
+        for i in 0..PANEL.min(outs - panel * PANEL) {
+            let o = panel * PANEL + i;
+            for ci in 0..ins {
+                let g = &kernels[(o * ins + ci) * 9..][..9];
+                // t = G g (6x3), then U = t Gᵀ (6x6).
+                let mut t = [[0.0f64; 3]; 6];
+                for (r, gr) in G.iter().enumerate() {
+                    for c in 0..3 {
+                        t[r][c] = (0..3).map(|k| gr[k] * g[k * 3 + c] as f64).sum();
+                    }
                 }
-            }
-            for (r, tr) in t.iter().enumerate() {
-                for (c, gc) in G.iter().enumerate() {
-                    let v: f64 = (0..3).map(|k| tr[k] * gc[k]).sum();
-                    row[(r * 6 + c) * ins + i] = v as f32;
+                for (r, tr) in t.iter().enumerate() {
+                    for (c, gc) in G.iter().enumerate() {
+                        let v: f64 = (0..3).map(|k| tr[k] * gc[k]).sum();
+                        part[((r * 6 + c) * ins + ci) * PANEL + i] = v as f32;
+                    }
                 }
             }
         }
         for xi in 0..XI {
-            // SAFETY: row (xi, o) of `u` is written by this task only, and lies inside
-            // `u` (xi < 36, o < outs).
+            // SAFETY: panel `panel` of U_ξ is written by this task only, and lies inside
+            // `u` (xi < 36, panel < panels).
             unsafe {
                 std::ptr::copy_nonoverlapping(
-                    row.as_ptr().add(xi * ins),
-                    dst.get().add((xi * outs + o) * ins),
-                    ins,
+                    part.as_ptr().add(xi * ins * PANEL),
+                    dst.get().add((xi * panels + panel) * ins * PANEL),
+                    ins * PANEL,
                 );
             }
         }
     });
     u
+}
+
+/// `M = U V` for one ξ: `u` is `rows/8` packed panels (`[rows/8][k][8]`), `v` is `k x width`
+/// and `m` is `rows x width`, both row-major. On AVX-512 a kernel of our own: 8 rows by 48
+/// columns of accumulators, the broadcasts read in order from the packed panel, nothing
+/// packed per call (the `gemm` crate re-packed `U_ξ` for every block: 5% of an iteration).
+/// Elsewhere the `gemm` crate, one panel at a time. Sums run over k in order, one FMA per
+/// term, on either path.
+fn winograd_gemm(u: &[f32], v: &[f32], m: &mut [f32], rows: usize, k: usize, width: usize) {
+    assert!(rows.is_multiple_of(PANEL) && width.is_multiple_of(LANES));
+    assert!(u.len() >= rows * k && v.len() >= k * width && m.len() >= rows * width);
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU has AVX-512F; the lengths are checked above.
+        unsafe { winograd_gemm_avx512(u, v, m, rows, k, width) };
+        return;
+    }
+    winograd_gemm_portable(u, v, m, rows, k, width);
+}
+
+/// [`winograd_gemm`] through the `gemm` crate.
+fn winograd_gemm_portable(
+    u: &[f32],
+    v: &[f32],
+    m: &mut [f32],
+    rows: usize,
+    k: usize,
+    width: usize,
+) {
+    for panel in 0..rows / PANEL {
+        // SAFETY: panel `panel` is the 8 x k column-major matrix at `u[panel*8k..]`, V is
+        // k x width, and its rows of M are 8 x width, all inside the slices (checked by
+        // the caller).
+        unsafe {
+            gemm_raw(
+                PANEL,
+                width,
+                k,
+                m.as_mut_ptr().add(panel * PANEL * width),
+                width,
+                1,
+                false,
+                u.as_ptr().add(panel * PANEL * k),
+                1,
+                PANEL,
+                v.as_ptr(),
+                width,
+                1,
+                1.0,
+                1,
+            );
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn winograd_gemm_avx512(
+    u: &[f32],
+    v: &[f32],
+    m: &mut [f32],
+    rows: usize,
+    k: usize,
+    width: usize,
+) {
+    let (vp, mp) = (v.as_ptr(), m.as_mut_ptr());
+    for panel in 0..rows / PANEL {
+        let up = u.as_ptr().add(panel * PANEL * k);
+        let mut col = 0;
+        while col + 48 <= width {
+            micro_tile::<3>(
+                up,
+                vp.add(col),
+                mp.add(panel * PANEL * width + col),
+                k,
+                width,
+            );
+            col += 48;
+        }
+        match (width - col) / LANES {
+            2 => micro_tile::<2>(
+                up,
+                vp.add(col),
+                mp.add(panel * PANEL * width + col),
+                k,
+                width,
+            ),
+            1 => micro_tile::<1>(
+                up,
+                vp.add(col),
+                mp.add(panel * PANEL * width + col),
+                k,
+                width,
+            ),
+            _ => {}
+        }
+    }
+}
+
+/// 8 rows x `16 Z` columns of `M = U V`: `up` is the packed panel (`[k][8]`), `vp` the top
+/// of the columns in V and `mp` in M (row stride `width` in both).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+#[allow(clippy::needless_range_loop)] // plain index loops, fully unrolled: the accumulators stay in registers
+unsafe fn micro_tile<const Z: usize>(
+    up: *const f32,
+    vp: *const f32,
+    mp: *mut f32,
+    k: usize,
+    width: usize,
+) {
+    use std::arch::x86_64::*;
+    let mut acc = [[_mm512_setzero_ps(); Z]; PANEL];
+    for kk in 0..k {
+        let mut x = [_mm512_setzero_ps(); Z];
+        for z in 0..Z {
+            x[z] = _mm512_loadu_ps(vp.add(kk * width + z * LANES));
+        }
+        for i in 0..PANEL {
+            let b = _mm512_set1_ps(*up.add(kk * PANEL + i));
+            for z in 0..Z {
+                acc[i][z] = _mm512_fmadd_ps(b, x[z], acc[i][z]);
+            }
+        }
+    }
+    for i in 0..PANEL {
+        for z in 0..Z {
+            _mm512_storeu_ps(mp.add(i * width + z * LANES), acc[i][z]);
+        }
+    }
 }
 
 type Lanes = [f32; LANES];
@@ -392,7 +536,8 @@ pub fn conv3x3_winograd(input: &Padded, u: &[f32], out: &mut Padded, epilogue: E
     let (cin, h, w) = input.shape();
     let cout = out.channels;
     assert_eq!((out.height, out.width), (h, w), "winograd: spatial shape");
-    assert_eq!(u.len(), XI * cout * cin, "winograd: kernel shape");
+    let mrows = panel_rows(cout);
+    assert_eq!(u.len(), XI * mrows * cin, "winograd: kernel shape");
     epilogue.check(cout, out.data.len());
     let (tiles_y, tiles_x) = (h.div_ceil(4), w.div_ceil(4));
     let total = tiles_y * tiles_x;
@@ -412,8 +557,8 @@ pub fn conv3x3_winograd(input: &Padded, u: &[f32], out: &mut Padded, epilogue: E
             if v.len() < XI * cin * bt {
                 v.resize(XI * cin * bt, 0.0);
             }
-            if m.len() < XI * cout * bt {
-                m.resize(XI * cout * bt, 0.0);
+            if m.len() < XI * mrows * bt {
+                m.resize(XI * mrows * bt, 0.0);
             }
             for b in (worker..blocks).step_by(threads) {
                 let t0 = b * bt;
@@ -424,6 +569,7 @@ pub fn conv3x3_winograd(input: &Padded, u: &[f32], out: &mut Padded, epilogue: E
                 let block = Block {
                     cin,
                     cout,
+                    mrows,
                     h,
                     w,
                     row,
@@ -440,28 +586,14 @@ pub fn conv3x3_winograd(input: &Padded, u: &[f32], out: &mut Padded, epilogue: E
 
                 // 2. The 36 products M_ξ = U_ξ V_ξ.
                 for xi in 0..XI {
-                    // SAFETY: U_ξ is cout x cin inside `u` (length checked above), V_ξ is
-                    // cin x width and M_ξ cout x width inside buffers sized above; the
-                    // buffers are this thread's own.
-                    unsafe {
-                        gemm_raw(
-                            cout,
-                            width,
-                            cin,
-                            m.as_mut_ptr().add(xi * cout * width),
-                            width,
-                            1,
-                            false,
-                            u.as_ptr().add(xi * cout * cin),
-                            cin,
-                            1,
-                            v.as_ptr().add(xi * cin * width),
-                            width,
-                            1,
-                            1.0,
-                            1,
-                        );
-                    }
+                    winograd_gemm(
+                        &u[xi * mrows * cin..][..mrows * cin],
+                        &v[xi * cin * width..][..cin * width],
+                        &mut m[xi * mrows * width..][..mrows * width],
+                        mrows,
+                        cin,
+                        width,
+                    );
                 }
 
                 // 3. Output transform, epilogue, and scatter into the padded output interior.
@@ -476,6 +608,8 @@ pub fn conv3x3_winograd(input: &Padded, u: &[f32], out: &mut Padded, epilogue: E
 struct Block {
     cin: usize,
     cout: usize,
+    /// Rows of each `M_ξ` (`cout` rounded up to whole panels).
+    mrows: usize,
     h: usize,
     w: usize,
     row: usize,
@@ -613,6 +747,7 @@ fn stage_outputs_impl(
 ) {
     let Block {
         cout,
+        mrows,
         h,
         w,
         row,
@@ -628,7 +763,7 @@ fn stage_outputs_impl(
         for gi in 0..groups {
             let (ty0, tx0, one_row) = group_row(b, gi, 4, h, w);
             let mut y = output_transform(|xi| {
-                m[(xi * cout + o) * width + gi * LANES..][..LANES]
+                m[(xi * mrows + o) * width + gi * LANES..][..LANES]
                     .try_into()
                     .expect("16 lanes")
             });
@@ -709,6 +844,44 @@ mod tests {
         // Interleaving the first four columns back gives the 64 values in order.
         let o = interleave_generic(&[p[0], p[1], p[2], p[3]]);
         assert_eq!(o, chunks::<4>(0.0));
+    }
+
+    #[test]
+    fn gemm_paths_match_a_plain_product() {
+        // Widths 16..112 cover every column remainder of the AVX-512 kernel.
+        let (rows, k) = (16, 37);
+        for width in [16, 32, 48, 64, 80, 112] {
+            let mut seed = 1u32;
+            let mut next = || {
+                seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+            };
+            let u: Vec<f32> = (0..rows * k).map(|_| next()).collect();
+            let v: Vec<f32> = (0..k * width).map(|_| next()).collect();
+            // Packed panels: row r = 8p + i, column kk at u[(p*k + kk)*8 + i].
+            let want: Vec<f64> = (0..rows * width)
+                .map(|idx| {
+                    let (r, c) = (idx / width, idx % width);
+                    (0..k)
+                        .map(|kk| {
+                            let ur = u[((r / PANEL) * k + kk) * PANEL + r % PANEL] as f64;
+                            ur * v[kk * width + c] as f64
+                        })
+                        .sum()
+                })
+                .collect();
+            let mut fast = vec![f32::NAN; rows * width];
+            winograd_gemm(&u, &v, &mut fast, rows, k, width);
+            let mut portable = vec![f32::NAN; rows * width];
+            winograd_gemm_portable(&u, &v, &mut portable, rows, k, width);
+            for (i, w) in want.iter().enumerate() {
+                assert!((fast[i] as f64 - w).abs() < 1e-5, "width {width} at {i}");
+                assert!(
+                    (portable[i] as f64 - w).abs() < 1e-5,
+                    "width {width} at {i}"
+                );
+            }
+        }
     }
 
     #[cfg(target_arch = "x86_64")]
