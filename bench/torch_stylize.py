@@ -11,7 +11,14 @@ quadratic interpolation, relative curvature test) with the paper's stopping rule
 (relative change < 0.005, at most 500 iterations). PyTorch runs fp32 channels-last (its
 fastest fp32 layout on this CPU) on the same number of threads.
 
-Prints a JSON line per side and a Markdown table row. Needs: pip install torch numpy pillow
+Same iterations: nstyle runs to the stopping rule, then PyTorch runs exactly as many
+iterations (`--torch-stop match`, the default), so both images get the same optimisation
+and the final totals compare like for like. `--torch-stop rule` lets PyTorch apply the
+stopping rule itself instead. Where the rule fires is sensitive to rounding (one short
+step ends a run), so the job is repeated for several initial-noise seeds (`--seeds`).
+
+Prints a JSON line per side and run, a Markdown table row per seed and a summary line.
+Needs: pip install torch numpy pillow
 
   python3 bench/torch_stylize.py --nstyle target/release/nstyle \
       --weights ../shared/models/vgg19-conv1_1-conv5_1.f32.safetensors \
@@ -242,7 +249,19 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--tol", type=float, default=0.005)
     ap.add_argument("--iterations", type=int, default=500)
+    ap.add_argument("--seeds", default="0,1,2", help="initial-noise seeds, one job each")
+    ap.add_argument("--torch-stop", choices=["match", "rule"], default="match",
+                    help="PyTorch runs nstyle's iteration count (match) or its own stopping rule")
     a = ap.parse_args()
+    rows = [run_seed(a, int(seed)) for seed in a.seeds.split(",")]
+    ns_s, pt_s = sum(r[0]["seconds"] for r in rows), sum(r[1]["seconds"] for r in rows)
+    worse = [r[0]["total"] / r[1]["total"] for r in rows]
+    print(f"summary: {len(rows)} jobs, nstyle {ns_s:.1f} s, PyTorch {pt_s:.1f} s, time ratio "
+          f"{ns_s / pt_s:.2f}; final total nstyle/PyTorch per job "
+          + ", ".join(f"{w:.3f}" for w in worse) + f" (mean {sum(worse) / len(worse):.3f})")
+
+
+def run_seed(a, seed):
     with tempfile.TemporaryDirectory() as tmp:
         def fit(path):
             im = Image.open(path).convert("RGB")
@@ -250,19 +269,24 @@ def main():
             k = a.size / max(w, h)
             return im.resize((max(1, round(w * k)), max(1, round(h * k))), Image.LANCZOS)
         content, style = fit(a.content), fit(a.style)
-        init = Image.fromarray(np.random.RandomState(0).randint(0, 256, (content.size[1], content.size[0], 3),
-                                                                dtype=np.uint8))
+        init = Image.fromarray(np.random.RandomState(seed).randint(0, 256, (content.size[1], content.size[0], 3),
+                                                                   dtype=np.uint8))
         paths = {k: os.path.join(tmp, k + ".png") for k in ("content", "style", "init")}
         content.save(paths["content"]), style.save(paths["style"]), init.save(paths["init"])
         ns = nstyle_job(a.nstyle, a.weights, paths, a.size, a.threads, a.tol, a.iterations, tmp)
         print(json.dumps(ns), flush=True)
-        pt = torch_job(a.weights, content, style, init, ns["beta_prime"], a.threads, a.tol, a.iterations)
+        if a.torch_stop == "match":
+            tol, iterations = 0.0, ns["iterations"]
+        else:
+            tol, iterations = a.tol, a.iterations
+        pt = torch_job(a.weights, content, style, init, ns["beta_prime"], a.threads, tol, iterations)
         print(json.dumps(pt), flush=True)
     mib = lambda b: f"{b / 2**20:.0f} MiB"  # noqa: E731
-    print(f"| {content.size[0]}x{content.size[1]} | {ns['iterations']} it / {ns['evaluations']} ev, "
+    print(f"| {content.size[0]}x{content.size[1]} seed {seed} | {ns['iterations']} it / {ns['evaluations']} ev, "
           f"{ns['seconds']:.1f} s, total {ns['total']:.4e}, {mib(ns['peak_rss_bytes'])} "
           f"| {pt['iterations']} it / {pt['evaluations']} ev, {pt['seconds']:.1f} s, total {pt['total']:.4e}, "
-          f"{mib(pt['peak_rss_bytes'])} | {ns['seconds'] / pt['seconds']:.2f} |")
+          f"{mib(pt['peak_rss_bytes'])} | {ns['seconds'] / pt['seconds']:.2f} |", flush=True)
+    return ns, pt
 
 
 if __name__ == "__main__":
