@@ -12,6 +12,7 @@
 
 use super::{dot, norm, Optimizer, Problem, StepOutcome};
 use crate::Result;
+use rayon::prelude::*;
 use std::collections::VecDeque;
 
 pub struct Lbfgs {
@@ -39,15 +40,19 @@ impl Lbfgs {
     fn direction(&self, g: &[f32]) -> Vec<f32> {
         let mut q: Vec<f64> = g.iter().map(|&v| v as f64).collect();
         let mut alphas = Vec::with_capacity(self.pairs.len());
+        // The updates are element-wise, so chunks on the workers give the same bits.
+        let update = |q: &mut [f64], v: &[f32], k: f64| {
+            q.par_chunks_mut(1 << 14)
+                .zip(v.par_chunks(1 << 14))
+                .for_each(|(q, v)| {
+                    q.iter_mut()
+                        .zip(v)
+                        .for_each(|(qi, &vi)| *qi += k * vi as f64)
+                });
+        };
         for (s, y, rho) in self.pairs.iter().rev() {
-            let a = rho
-                * s.iter()
-                    .zip(&q)
-                    .map(|(&si, qi)| si as f64 * qi)
-                    .sum::<f64>();
-            q.iter_mut()
-                .zip(y)
-                .for_each(|(qi, &yi)| *qi -= a * yi as f64);
+            let a = rho * dot(s, &q);
+            update(&mut q, y, -a);
             alphas.push(a);
         }
         if let Some((s, y, _)) = self.pairs.back() {
@@ -55,14 +60,8 @@ impl Lbfgs {
             q.iter_mut().for_each(|v| *v *= gamma);
         }
         for ((s, y, rho), a) in self.pairs.iter().zip(alphas.iter().rev()) {
-            let b = rho
-                * y.iter()
-                    .zip(&q)
-                    .map(|(&yi, qi)| yi as f64 * qi)
-                    .sum::<f64>();
-            q.iter_mut()
-                .zip(s)
-                .for_each(|(qi, &si)| *qi += (a - b) * si as f64);
+            let b = rho * dot(y, &q);
+            update(&mut q, s, a - b);
         }
         q.iter().map(|&v| -v as f32).collect()
     }
