@@ -112,3 +112,26 @@ pub fn dot<A: Real, B: Real>(a: &[A], b: &[B]) -> f64 {
 pub fn norm(a: &[f32]) -> f64 {
     dot(a, a).sqrt()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunked_dot_equals_the_plain_sum_on_odd_lengths() {
+        for n in [0, 1, 7, 9, DOT_CHUNK - 1, DOT_CHUNK + 13, 3 * DOT_CHUNK + 5] {
+            let a: Vec<f32> = (0..n).map(|i| ((i * 37) % 101) as f32 - 50.0).collect();
+            let b: Vec<f64> = (0..n)
+                .map(|i| ((i * 53) % 97) as f64 * 0.25 - 12.0)
+                .collect();
+            // Small integers and quarters: every product and partial sum is exact, so
+            // any summation order must give the same value.
+            let want: f64 = a.iter().zip(&b).map(|(x, y)| *x as f64 * y).sum();
+            assert_eq!(dot(&a, &b), want, "n = {n}");
+            assert_eq!(
+                dot(&a, &a),
+                a.iter().map(|x| (*x as f64).powi(2)).sum::<f64>()
+            );
+        }
+    }
+}
