@@ -220,11 +220,11 @@ def torch_job(weights, content, style, init, beta_prime, threads, tol, iteration
             "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
 
 
-def nstyle_job(exe, weights, paths, size, threads, tol, iterations, tmp):
+def nstyle_job(exe, weights, paths, size, threads, tol, iterations, tmp, extra):
     log = os.path.join(tmp, "log.jsonl")
     cmd = [exe, paths["content"], paths["style"], "-o", os.path.join(tmp, "nstyle.png"), "--size", str(size),
            "--init", paths["init"], "--weights", weights, "--multiscale", "off", "--tol", str(tol),
-           "--iterations", str(iterations), "--log", log]
+           "--iterations", str(iterations), "--log", log] + extra
     env = dict(os.environ, RAYON_NUM_THREADS=str(threads))
     start = time.perf_counter()
     r = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -250,6 +250,7 @@ def main():
     ap.add_argument("--tol", type=float, default=0.005)
     ap.add_argument("--iterations", type=int, default=500)
     ap.add_argument("--seeds", default="0,1,2", help="initial-noise seeds, one job each")
+    ap.add_argument("--nstyle-args", default="", help="extra nstyle options, e.g. '--conv im2col'")
     ap.add_argument("--torch-stop", choices=["match", "rule"], default="match",
                     help="PyTorch runs nstyle's iteration count (match) or its own stopping rule")
     a = ap.parse_args()
@@ -273,7 +274,8 @@ def run_seed(a, seed):
                                                                    dtype=np.uint8))
         paths = {k: os.path.join(tmp, k + ".png") for k in ("content", "style", "init")}
         content.save(paths["content"]), style.save(paths["style"]), init.save(paths["init"])
-        ns = nstyle_job(a.nstyle, a.weights, paths, a.size, a.threads, a.tol, a.iterations, tmp)
+        ns = nstyle_job(a.nstyle, a.weights, paths, a.size, a.threads, a.tol, a.iterations, tmp,
+                        a.nstyle_args.split())
         print(json.dumps(ns), flush=True)
         if a.torch_stop == "match":
             tol, iterations = 0.0, ns["iterations"]
