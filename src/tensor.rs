@@ -128,9 +128,9 @@ impl Padded {
         out
     }
 
-    /// Adds an unpadded `C x H x W` buffer into the interior.
-    /// `self += src` where `mask` (a map of the same shape and padding) is positive: adds a
-    /// gradient and carries it back through the ReLU whose output `mask` is.
+    /// `self += src` (an unpadded `C x H x W` buffer) where `mask`, a map of the same shape
+    /// and padding, is positive: adds a gradient and carries it back through the ReLU whose
+    /// output `mask` is.
     pub fn add_interior_masked(&mut self, src: &[f32], mask: &Padded) {
         use rayon::prelude::*;
         let (c, h, w) = self.shape();
@@ -154,22 +154,6 @@ impl Padded {
                     }
                 }
             });
-    }
-
-    pub fn add_interior(&mut self, src: &[f32]) {
-        let (c, h, w) = self.shape();
-        assert_eq!(src.len(), c * h * w);
-        for ci in 0..c {
-            for y in 0..h {
-                let d = self.index(ci, y, 0);
-                for (a, b) in self.data[d..d + w]
-                    .iter_mut()
-                    .zip(&src[(ci * h + y) * w..][..w])
-                {
-                    *a += *b;
-                }
-            }
-        }
     }
 }
 

@@ -292,76 +292,19 @@ type Six = [Lanes; 6];
 /// element).
 macro_rules! array {
     (4, |$i:ident| $e:expr) => {
-        [
-            {
-                let $i = 0;
-                $e
-            },
-            {
-                let $i = 1;
-                $e
-            },
-            {
-                let $i = 2;
-                $e
-            },
-            {
-                let $i = 3;
-                $e
-            },
-        ]
+        array!(@ $i, $e; 0, 1, 2, 3)
     };
     (5, |$i:ident| $e:expr) => {
-        [
-            {
-                let $i = 0;
-                $e
-            },
-            {
-                let $i = 1;
-                $e
-            },
-            {
-                let $i = 2;
-                $e
-            },
-            {
-                let $i = 3;
-                $e
-            },
-            {
-                let $i = 4;
-                $e
-            },
-        ]
+        array!(@ $i, $e; 0, 1, 2, 3, 4)
     };
     (6, |$i:ident| $e:expr) => {
-        [
-            {
-                let $i = 0;
-                $e
-            },
-            {
-                let $i = 1;
-                $e
-            },
-            {
-                let $i = 2;
-                $e
-            },
-            {
-                let $i = 3;
-                $e
-            },
-            {
-                let $i = 4;
-                $e
-            },
-            {
-                let $i = 5;
-                $e
-            },
-        ]
+        array!(@ $i, $e; 0, 1, 2, 3, 4, 5)
+    };
+    (@ $i:ident, $e:expr; $($n:literal),*) => {
+        [$({
+            let $i = $n;
+            $e
+        }),*]
     };
 }
 
