@@ -36,16 +36,9 @@ def main():
     torch.set_num_threads(2)
     wts = ts.load_safetensors(a.weights)
 
-    def fit(path):
-        im = Image.open(path).convert("RGB")
-        w, h = im.size
-        k = a.size / max(w, h)
-        return im.resize((max(1, round(w * k)), max(1, round(h * k))), Image.LANCZOS)
-
-    content = fit(a.content)
+    content = ts.fit(a.content, a.size)
     style = Image.open(a.style).convert("RGB").resize(content.size, Image.LANCZOS)
-    init = Image.fromarray(np.random.RandomState(0).randint(0, 256, (content.size[1], content.size[0], 3),
-                                                            dtype=np.uint8))
+    init = ts.noise_image(content.size[0], content.size[1], 0)
 
     def torch_grad(dtype, style_layers, content_layer):
         net = ts.Vgg({k: v.to(dtype) for k, v in wts.items()})

@@ -81,6 +81,19 @@ class Vgg:
         return out
 
 
+def fit(path, size):
+    """The image at `path`, its long edge resized to `size` (Lanczos), as the bench feeds both sides."""
+    im = Image.open(path).convert("RGB")
+    w, h = im.size
+    k = size / max(w, h)
+    return im.resize((max(1, round(w * k)), max(1, round(h * k))), Image.LANCZOS)
+
+
+def noise_image(width, height, seed):
+    """The initial image: uniform 8-bit noise from `seed`."""
+    return Image.fromarray(np.random.RandomState(seed).randint(0, 256, (height, width, 3), dtype=np.uint8))
+
+
 def gram(f):
     _, c, h, w = f.shape
     f = f.reshape(c, h * w)
@@ -264,14 +277,8 @@ def main():
 
 def run_seed(a, seed):
     with tempfile.TemporaryDirectory() as tmp:
-        def fit(path):
-            im = Image.open(path).convert("RGB")
-            w, h = im.size
-            k = a.size / max(w, h)
-            return im.resize((max(1, round(w * k)), max(1, round(h * k))), Image.LANCZOS)
-        content, style = fit(a.content), fit(a.style)
-        init = Image.fromarray(np.random.RandomState(seed).randint(0, 256, (content.size[1], content.size[0], 3),
-                                                                   dtype=np.uint8))
+        content, style = fit(a.content, a.size), fit(a.style, a.size)
+        init = noise_image(content.size[0], content.size[1], seed)
         paths = {k: os.path.join(tmp, k + ".png") for k in ("content", "style", "init")}
         content.save(paths["content"]), style.save(paths["style"]), init.save(paths["init"])
         ns = nstyle_job(a.nstyle, a.weights, paths, a.size, a.threads, a.tol, a.iterations, tmp,
