@@ -127,8 +127,9 @@ fn conv_backward_is_the_adjoint_of_forward() {
 
 #[test]
 fn fused_relu_masks_equal_masking_afterwards() {
-    // The backward pass folds each ReLU's mask into the conv or pool step that produces
-    // the gradient; that must equal the unfused step followed by the mask, bit for bit.
+    // The backward pass folds each ReLU's mask (and a loss gradient given at its output)
+    // into the conv or pool step that produces the gradient; that must equal the unfused
+    // step followed by the add and the mask, bit for bit.
     let masked = |v: &[f32], act: &Padded| -> Vec<f32> {
         v.iter()
             .zip(&act.data)
@@ -156,6 +157,18 @@ fn fused_relu_masks_equal_masking_afterwards() {
                 fused.data,
                 masked(&plain.data, &act),
                 "{algorithm:?} {h}x{w}"
+            );
+            // With a loss gradient added at the ReLU's output before its mask.
+            let add = random_vec(cin * h * w, -1.0, 1.0, 45);
+            let summed: Vec<f32> = (plain.data.iter())
+                .zip(&Padded::from_unpadded(cin, h, w, &add).data)
+                .map(|(v, a)| v + a)
+                .collect();
+            cw.backward_with(&g, &mut fused, Epilogue::ReluMaskAdd(&act.data, &add));
+            assert_eq!(
+                fused.data,
+                masked(&summed, &act),
+                "{algorithm:?} {h}x{w} with an added gradient"
             );
         }
     }

@@ -117,14 +117,24 @@ pub enum Epilogue<'a> {
     /// Zero where the given ReLU output (same shape and padding as the output) is not
     /// positive: the backward pass through that ReLU, fused to save a pass over memory.
     ReluMask(&'a [f32]),
+    /// [`Epilogue::ReluMask`] of the value plus a gradient that a loss puts on that ReLU's
+    /// output (unpadded, `cout x h x w`): saves the backward pass another pass over the map.
+    ReluMaskAdd(&'a [f32], &'a [f32]),
 }
 
 impl Epilogue<'_> {
-    /// Checks the epilogue's operand against a `cout`-channel output of `len` floats.
-    pub(super) fn check(&self, cout: usize, len: usize) {
+    /// Checks the epilogue's operands against the padded `cout x h x w` output `out`.
+    pub(super) fn check(&self, out: &Padded) {
+        let (cout, h, w) = out.shape();
         match self {
             Epilogue::BiasRelu(b) => assert_eq!(b.len(), cout, "epilogue: bias length"),
-            Epilogue::ReluMask(act) => assert_eq!(act.len(), len, "epilogue: mask shape"),
+            Epilogue::ReluMask(act) => {
+                assert_eq!(act.len(), out.data.len(), "epilogue: mask shape")
+            }
+            Epilogue::ReluMaskAdd(act, add) => {
+                assert_eq!(act.len(), out.data.len(), "epilogue: mask shape");
+                assert_eq!(add.len(), cout * h * w, "epilogue: added gradient shape");
+            }
             Epilogue::Linear => {}
         }
     }
@@ -170,7 +180,7 @@ pub fn conv3x3(input: &Padded, kernels: &[f32], out: &mut Padded, epilogue: Epil
     assert_eq!((out.height, out.width), (h, w), "conv3x3: spatial shape");
     let k = cin * 9;
     assert_eq!(kernels.len(), k * cout, "conv3x3: kernel shape");
-    epilogue.check(cout, out.data.len());
+    epilogue.check(out);
     let row = input.row();
     let plane = input.plane();
     let positions = h * row;
@@ -227,7 +237,10 @@ pub fn conv3x3(input: &Padded, kernels: &[f32], out: &mut Padded, epilogue: Epil
                     for o in 0..cout {
                         let chunk = std::slice::from_raw_parts_mut(d.add(o * plane), n);
                         let start = o * plane + row + 1 + q0;
-                        finish_tile(chunk, start, q0 % row, w, row, epilogue, o);
+                        // Where the tile's first interior value sits in an unpadded map.
+                        let (y, x) = (q0 / row, q0 % row);
+                        let unpadded = (o * h + y) * w + x.min(w);
+                        finish_tile(chunk, start, unpadded, x, w, row, epilogue, o);
                     }
                 }
             }
@@ -236,11 +249,14 @@ pub fn conv3x3(input: &Padded, kernels: &[f32], out: &mut Padded, epilogue: Epil
 }
 
 /// Applies the epilogue to one channel's tile (whose first value sits at `start` of the
-/// output) and zeroes the garbage columns (x >= w).
+/// output, and whose first interior value at `unpadded` of an unpadded map) and zeroes the
+/// garbage columns (x >= w).
 #[inline]
+#[allow(clippy::too_many_arguments)]
 fn finish_tile(
     chunk: &mut [f32],
     start: usize,
+    mut unpadded: usize,
     mut x: usize,
     w: usize,
     row: usize,
@@ -273,6 +289,20 @@ fn finish_tile(
             // Garbage columns fall on the mask's zero border, so the mask zeroes them too.
             for (v, a) in chunk.iter_mut().zip(&act[start..]) {
                 *v = if *a <= 0.0 { 0.0 } else { *v };
+            }
+        }
+        Epilogue::ReluMaskAdd(act, add) => {
+            for (v, a) in chunk.iter_mut().zip(&act[start..]) {
+                if x < w {
+                    *v = if *a <= 0.0 { 0.0 } else { *v + add[unpadded] };
+                    unpadded += 1;
+                } else {
+                    *v = 0.0;
+                }
+                x += 1;
+                if x == row {
+                    x = 0;
+                }
             }
         }
     }

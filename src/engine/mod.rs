@@ -281,9 +281,11 @@ impl CpuVgg19 {
         g.data.fill(0.0);
         // Invariant: `g` is the gradient at the pre-ReLU output of conv l (the mask of ReLU l
         // is fused into the step that produced it: the conv or pool backward above it).
+        // `folded`: the entry of `grads` that the conv backward above has already added.
+        let mut folded = None;
         for l in (0..=deepest).rev() {
-            for (gl, gm) in grads {
-                if gl.0 == l {
+            for (i, (gl, gm)) in grads.iter().enumerate() {
+                if gl.0 == l && folded != Some(i) {
                     g.add_interior_masked(&gm.data, &self.ws.acts[l]);
                 }
             }
@@ -307,12 +309,19 @@ impl CpuVgg19 {
             } else {
                 (Padded::zeros(shape.0, shape.1, shape.2), Scratch::Fresh)
             };
+            folded = None;
             if l == 0 || pooled_input {
                 c.backward_into(&g, &mut d_in);
             } else {
-                // Conv l's input is ReLU l-1's output: mask by it in the same pass.
-                let relu = Epilogue::ReluMask(&self.ws.acts[l - 1].data);
-                c.backward_with(&g, &mut d_in, relu);
+                // Conv l's input is ReLU l-1's output: mask by it in the same pass, and add
+                // a loss gradient given there.
+                let act = &self.ws.acts[l - 1].data;
+                folded = grads.iter().position(|(gl, _)| gl.0 == l - 1);
+                let epilogue = match folded {
+                    Some(i) => Epilogue::ReluMaskAdd(act, &grads[i].1.data),
+                    None => Epilogue::ReluMask(act),
+                };
+                c.backward_with(&g, &mut d_in, epilogue);
             }
             if let Scratch::Activation = source {
                 self.ws.acts[l] = g;

@@ -506,7 +506,7 @@ pub fn conv3x3_winograd(input: &Padded, u: &[f32], out: &mut Padded, epilogue: E
     assert_eq!((out.height, out.width), (h, w), "winograd: spatial shape");
     let mrows = panel_rows(cout);
     assert_eq!(u.len(), XI * mrows * cin, "winograd: kernel shape");
-    epilogue.check(cout, out.data.len());
+    epilogue.check(out);
     let (tiles_y, tiles_x) = (h.div_ceil(4), w.div_ceil(4));
     let total = tiles_y * tiles_x;
     if total == 0 {
@@ -752,6 +752,16 @@ fn stage_outputs_impl(
                                 *v = if *a <= 0.0 { 0.0 } else { *v };
                             }
                         }
+                        Epilogue::ReluMaskAdd(act, add) => {
+                            let u = (o * h + 4 * ty0 + r) * w + 4 * tx0;
+                            for ((v, a), g) in vals
+                                .iter_mut()
+                                .zip(&act[base..][..4 * LANES])
+                                .zip(&add[u..][..4 * LANES])
+                            {
+                                *v = if *a <= 0.0 { 0.0 } else { *v + *g };
+                            }
+                        }
                         Epilogue::Linear => {}
                     }
                     // SAFETY: rows 4ty0..4ty0+4 and columns 4tx0..4tx0+64 lie inside the
@@ -779,7 +789,14 @@ fn stage_outputs_impl(
                     let base = o * plane + (oy + r + 1) * row + ox + 1;
                     for c in 0..rx {
                         let v = match epilogue {
-                            Epilogue::ReluMask(act) if act[base + c] <= 0.0 => 0.0,
+                            Epilogue::ReluMask(act) | Epilogue::ReluMaskAdd(act, _)
+                                if act[base + c] <= 0.0 =>
+                            {
+                                0.0
+                            }
+                            Epilogue::ReluMaskAdd(_, add) => {
+                                y[r][c][l] + add[(o * h + oy + r) * w + ox + c]
+                            }
                             _ => y[r][c][l],
                         };
                         // SAFETY: (oy+r, ox+c) is inside the h x w interior of
