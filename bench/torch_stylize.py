@@ -27,7 +27,6 @@ Needs: pip install torch numpy pillow
 import argparse
 import json
 import os
-import re
 import resource
 import struct
 import subprocess
@@ -63,8 +62,8 @@ def load_safetensors(path):
 
 
 class Vgg:
-    def __init__(self, weights):
-        self.w = {k: (weights[f"conv{k}.weight"].contiguous(memory_format=torch.channels_last),
+    def __init__(self, weights, fmt=torch.channels_last):
+        self.w = {k: (weights[f"conv{k}.weight"].contiguous(memory_format=fmt),
                       weights[f"conv{k}.bias"]) for k in CONVS if k != "P"}
 
     def __call__(self, x, deepest="5_1"):
@@ -100,16 +99,16 @@ def gram(f):
     return f @ f.t() / (h * w)
 
 
-def to_net(img):
+def to_net(img, fmt=torch.channels_last):
     a = torch.from_numpy(np.asarray(img, dtype=np.float32)).permute(2, 0, 1).unsqueeze(0)
-    return (a - MEAN).contiguous(memory_format=torch.channels_last)
+    return (a - MEAN).contiguous(memory_format=fmt)
 
 
 class Objective:
     """alpha * L_content + gamma * beta' * sum_l L_gram^l, times the scale s (as nstyle)."""
 
-    def __init__(self, net, content, style, alpha, gamma, beta_prime):
-        self.net, self.alpha, self.k = net, alpha, gamma * beta_prime
+    def __init__(self, net, content, style, alpha, gamma, beta_prime, fmt):
+        self.net, self.alpha, self.k, self.fmt = net, alpha, gamma * beta_prime, fmt
         with torch.no_grad():
             self.p = net(content)[CONTENT].clone()
             fs = net(style)
@@ -125,7 +124,7 @@ class Objective:
 
     def __call__(self, x_flat, shape):
         self.evaluations += 1
-        x = x_flat.view(shape).contiguous(memory_format=torch.channels_last).requires_grad_(True)
+        x = x_flat.view(shape).contiguous(memory_format=self.fmt).requires_grad_(True)
         lc, ls = self.parts(x)
         total = self.alpha * lc + self.k * ls
         (total * self.scale).backward()
@@ -201,17 +200,17 @@ class Lbfgs:
         return xn, False
 
 
-def torch_job(weights, content, style, init, beta_prime, threads, tol, iterations):
+def torch_job(weights, content, style, init, beta_prime, threads, tol, iterations, fmt=torch.channels_last):
     torch.set_num_threads(threads)
     start = time.perf_counter()
-    net = Vgg(load_safetensors(weights))
-    c, s, x0 = to_net(content), to_net(style), to_net(init)
-    obj = Objective(net, c, s, 1.0, 5.0, beta_prime)
+    net = Vgg(load_safetensors(weights), fmt)
+    c, s, x0 = to_net(content, fmt), to_net(style, fmt), to_net(init, fmt)
+    obj = Objective(net, c, s, 1.0, 5.0, beta_prime, fmt)
     shape = x0.shape
     # Scale: gradient RMS 1 at a uniform-noise probe (nstyle's rule; its value only sets
     # the units, L-BFGS with a first step of fixed RMS is invariant to it).
     gen = torch.Generator().manual_seed(0)
-    probe = (torch.rand(shape, generator=gen) * 255 - MEAN).contiguous(memory_format=torch.channels_last)
+    probe = (torch.rand(shape, generator=gen) * 255 - MEAN).contiguous(memory_format=fmt)
     _, gp = obj(probe.contiguous().view(-1), shape)
     obj.scale = np.sqrt(gp.numel()) / float(torch.linalg.vector_norm(gp.double()))
     obj.evaluations = 0
@@ -228,9 +227,15 @@ def torch_job(weights, content, style, init, beta_prime, threads, tol, iteration
             break
     seconds = time.perf_counter() - start
     total, lc, ls = obj.last
-    return {"side": "pytorch", "torch": torch.__version__, "iterations": it, "evaluations": obj.evaluations,
+    return x.view(shape), {"side": "pytorch", "torch": torch.__version__, "iterations": it, "evaluations": obj.evaluations,
             "seconds": seconds, "total": total, "content": lc, "gram": ls,
             "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
+
+
+def beta_from_log(line, alpha=1.0, gamma=5.0):
+    """nstyle's beta' to full precision, from a log line: total = alpha L_c + gamma beta' L_gram.
+    (The summary on stderr prints it to 5 digits, which would give PyTorch another objective.)"""
+    return (line["total"] - alpha * line["content"]) / (gamma * line["style"]["gram"])
 
 
 def nstyle_job(exe, weights, paths, size, threads, tol, iterations, tmp, extra):
@@ -244,8 +249,9 @@ def nstyle_job(exe, weights, paths, size, threads, tol, iterations, tmp, extra):
     seconds = time.perf_counter() - start
     if r.returncode != 0:
         sys.exit(f"nstyle failed: {r.stderr.strip()}")
-    last = json.loads(open(log).read().strip().splitlines()[-1])
-    beta = float(re.search(r"beta' gram ([0-9.eE+-]+)", r.stderr).group(1))
+    lines = [json.loads(line) for line in open(log).read().strip().splitlines()]
+    last = lines[-1]
+    beta = beta_from_log(lines[0])
     return {"side": "nstyle", "iterations": last["iteration"], "evaluations": last["evaluations"],
             "seconds": seconds, "total": last["total"], "content": last["content"],
             "gram": last["style"]["gram"], "beta_prime": beta,
@@ -266,6 +272,9 @@ def main():
     ap.add_argument("--nstyle-args", default="", help="extra nstyle options, e.g. '--conv im2col'")
     ap.add_argument("--torch-stop", choices=["match", "rule"], default="match",
                     help="PyTorch runs nstyle's iteration count (match) or its own stopping rule")
+    ap.add_argument("--torch-control", action="store_true",
+                    help="also run PyTorch in NCHW layout: another kernel's rounding, same method, to show how "
+                         "far rounding alone moves the final total")
     a = ap.parse_args()
     rows = [run_seed(a, int(seed)) for seed in a.seeds.split(",")]
     ns_s, pt_s = sum(r[0]["seconds"] for r in rows), sum(r[1]["seconds"] for r in rows)
@@ -273,6 +282,10 @@ def main():
     print(f"summary: {len(rows)} jobs, nstyle {ns_s:.1f} s, PyTorch {pt_s:.1f} s, time ratio "
           f"{ns_s / pt_s:.2f}; final total nstyle/PyTorch per job "
           + ", ".join(f"{w:.3f}" for w in worse) + f" (mean {sum(worse) / len(worse):.3f})")
+    if a.torch_control:
+        ctl = [r[2]["total"] / r[1]["total"] for r in rows]
+        print("control: final total PyTorch NCHW/channels-last per job " + ", ".join(f"{w:.3f}" for w in ctl)
+              + f" (mean {sum(ctl) / len(ctl):.3f})")
 
 
 def run_seed(a, seed):
@@ -288,14 +301,21 @@ def run_seed(a, seed):
             tol, iterations = 0.0, ns["iterations"]
         else:
             tol, iterations = a.tol, a.iterations
-        pt = torch_job(a.weights, content, style, init, ns["beta_prime"], a.threads, tol, iterations)
+        _, pt = torch_job(a.weights, content, style, init, ns["beta_prime"], a.threads, tol, iterations)
         print(json.dumps(pt), flush=True)
+        ctl = None
+        if a.torch_control:
+            _, ctl = torch_job(a.weights, content, style, init, ns["beta_prime"], a.threads, tol, iterations,
+                               torch.contiguous_format)
+            ctl["layout"] = "NCHW"
+            print(json.dumps(ctl), flush=True)
     mib = lambda b: f"{b / 2**20:.0f} MiB"  # noqa: E731
     print(f"| {content.size[0]}x{content.size[1]} seed {seed} | {ns['iterations']} it / {ns['evaluations']} ev, "
           f"{ns['seconds']:.1f} s, total {ns['total']:.4e}, {mib(ns['peak_rss_bytes'])} "
           f"| {pt['iterations']} it / {pt['evaluations']} ev, {pt['seconds']:.1f} s, total {pt['total']:.4e}, "
-          f"{mib(pt['peak_rss_bytes'])} | {ns['seconds'] / pt['seconds']:.2f} |", flush=True)
-    return ns, pt
+          f"{mib(pt['peak_rss_bytes'])} | {ns['seconds'] / pt['seconds']:.2f} |"
+          + (f" PyTorch NCHW: {ctl['iterations']} it, total {ctl['total']:.4e} |" if ctl else ""), flush=True)
+    return ns, pt, ctl
 
 
 if __name__ == "__main__":
