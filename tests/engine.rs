@@ -160,7 +160,9 @@ fn fused_relu_masks_equal_masking_afterwards() {
             );
             // With a loss gradient added at the ReLU's output before its mask.
             let add = random_vec(cin * h * w, -1.0, 1.0, 45);
-            let summed: Vec<f32> = (plain.data.iter())
+            let summed: Vec<f32> = plain
+                .data
+                .iter()
                 .zip(&Padded::from_unpadded(cin, h, w, &add).data)
                 .map(|(v, a)| v + a)
                 .collect();
