@@ -37,7 +37,9 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_inputs import beta_from_log, fit, noise_image  # noqa: E402,F401 (grad_accuracy imports them from here)
 
 MEAN = torch.tensor([123.68, 116.779, 103.939]).view(1, 3, 1, 1)
 CONVS = ["1_1", "1_2", "P", "2_1", "2_2", "P", "3_1", "3_2", "3_3", "3_4", "P",
@@ -78,19 +80,6 @@ class Vgg:
                 if k == deepest:
                     break
         return out
-
-
-def fit(path, size):
-    """The image at `path`, its long edge resized to `size` (Lanczos), as the bench feeds both sides."""
-    im = Image.open(path).convert("RGB")
-    w, h = im.size
-    k = size / max(w, h)
-    return im.resize((max(1, round(w * k)), max(1, round(h * k))), Image.LANCZOS)
-
-
-def noise_image(width, height, seed):
-    """The initial image: uniform 8-bit noise from `seed`."""
-    return Image.fromarray(np.random.RandomState(seed).randint(0, 256, (height, width, 3), dtype=np.uint8))
 
 
 def gram(f):
@@ -230,12 +219,6 @@ def torch_job(weights, content, style, init, beta_prime, threads, tol, iteration
     return x.view(shape), {"side": "pytorch", "torch": torch.__version__, "iterations": it, "evaluations": obj.evaluations,
             "seconds": seconds, "total": total, "content": lc, "gram": ls,
             "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
-
-
-def beta_from_log(line, alpha=1.0, gamma=5.0):
-    """nstyle's beta' to full precision, from a log line: total = alpha L_c + gamma beta' L_gram.
-    (The summary on stderr prints it to 5 digits, which would give PyTorch another objective.)"""
-    return (line["total"] - alpha * line["content"]) / (gamma * line["style"]["gram"])
 
 
 def nstyle_job(exe, weights, paths, size, threads, tol, iterations, tmp, extra):

@@ -2,7 +2,7 @@
 //! Gram style loss on relu1_1..relu5_1 and the content loss at relu4_2 — exactly one
 //! evaluation of the default objective. Reported by `nstyle bench`.
 
-use crate::engine::{CpuVgg19, FeatureNet, Pooling};
+use crate::engine::{ConvAlgorithm, CpuVgg19, FeatureNet, Pooling};
 use crate::optim::Problem;
 use crate::stylize::{Objective, StyleConfig};
 use crate::tensor::InputImage;
@@ -39,6 +39,7 @@ pub fn bench_size(
     size: usize,
     iters: usize,
     pooling: Pooling,
+    algorithm: ConvAlgorithm,
 ) -> Result<BenchResult> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
     let mut img = || {
@@ -51,7 +52,7 @@ pub fn bench_size(
         )
     };
     let (content, style, x) = (img(), img(), img());
-    let mut net = CpuVgg19::new(weights, pooling);
+    let mut net = CpuVgg19::with_algorithm(weights, pooling, algorithm);
     let cfg = StyleConfig::default();
     let net_dyn: &mut dyn FeatureNet = &mut net;
     let mut obj = Objective::new(net_dyn, Some(&content), &style, size, size, &cfg)?;

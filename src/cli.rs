@@ -78,6 +78,8 @@ impl From<PoolingName> for Pooling {
 enum ConvName {
     Winograd,
     Im2col,
+    /// Winograd with bf16 products (AVX512-BF16 CPUs only).
+    WinogradBf16,
 }
 
 impl From<ConvName> for ConvAlgorithm {
@@ -85,6 +87,7 @@ impl From<ConvName> for ConvAlgorithm {
         match c {
             ConvName::Winograd => ConvAlgorithm::Winograd,
             ConvName::Im2col => ConvAlgorithm::Im2col,
+            ConvName::WinogradBf16 => ConvAlgorithm::WinogradBf16,
         }
     }
 }
@@ -287,6 +290,19 @@ pub fn run() -> Result<ExitCode> {
         Some(Command::Bench(a)) => bench(a),
         None => transfer(cli.transfer),
     }
+}
+
+/// `--conv`, or `default`; bf16 products only where the CPU has them.
+fn conv_algorithm(m: &ModelArgs, default: ConvAlgorithm) -> Result<ConvAlgorithm> {
+    conv_algorithm_or(m.conv, default)
+}
+
+fn conv_algorithm_or(conv: Option<ConvName>, default: ConvAlgorithm) -> Result<ConvAlgorithm> {
+    let conv = conv.map_or(default, Into::into);
+    if conv == ConvAlgorithm::WinogradBf16 && !nstyle::engine::winograd::bf16_supported() {
+        bail!("--conv winograd-bf16 needs a CPU with AVX512-BF16; this one has none");
+    }
+    Ok(conv)
 }
 
 fn load_weights(m: &ModelArgs) -> Result<Vgg19Weights> {
@@ -554,7 +570,7 @@ fn transfer(a: TransferArgs) -> Result<ExitCode> {
         );
         b
     });
-    let conv = a.model.conv.map_or(ConvAlgorithm::Winograd, Into::into);
+    let conv = conv_algorithm(&a.model, ConvAlgorithm::Winograd)?;
     let mut net = CpuVgg19::with_algorithm(&weights, a.model.pooling.into(), conv);
     let mut save_error: Option<anyhow::Error> = None;
     let multi = plan.sizes.len() > 1;
@@ -756,7 +772,7 @@ fn losses(a: LossesArgs) -> Result<ExitCode> {
         gaussian_exact_sigma2: a.gaussian_sigma2,
     };
     // Reference numbers: the direct convolution unless asked otherwise.
-    let conv = a.model.conv.map_or(ConvAlgorithm::Im2col, Into::into);
+    let conv = conv_algorithm(&a.model, ConvAlgorithm::Im2col)?;
     let mut net = CpuVgg19::with_algorithm(&weights, a.model.pooling.into(), conv);
     let net: &mut dyn FeatureNet = &mut net;
     let report = stylize::inspect_losses(
@@ -797,7 +813,8 @@ fn bench(a: BenchArgs) -> Result<ExitCode> {
         let [size] = a.sizes.as_slice() else {
             bail!("--child takes one size")
         };
-        let r = nstyle::bench::bench_size(&weights, *size, a.iters, a.pooling.into())?;
+        let conv = conv_algorithm_or(a.conv, ConvAlgorithm::Winograd)?;
+        let r = nstyle::bench::bench_size(&weights, *size, a.iters, a.pooling.into(), conv)?;
         let rss = nstyle::bench::peak_rss_bytes();
         println!(
             "{}",
@@ -841,6 +858,12 @@ fn bench(a: BenchArgs) -> Result<ExitCode> {
                 &a.iters.to_string(),
             ])
             .args(["--pooling", &pooling])
+            .args(a.conv.map(|c| {
+                format!(
+                    "--conv={}",
+                    c.to_possible_value().expect("a value").get_name()
+                )
+            }))
             .output()
             .context("running the benchmark child")?;
         if !child.status.success() {

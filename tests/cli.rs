@@ -569,3 +569,24 @@ fn resizing_to_the_current_size_is_the_identity() {
     assert!(a.status.success() && b.status.success());
     assert_eq!(a.stdout, b.stdout);
 }
+
+#[test]
+fn bf16_products_run_where_the_cpu_has_them_and_are_refused_elsewhere() {
+    let d = tmpdir();
+    let out = d.path().join("bf16.png");
+    let o = nstyle()
+        .args(transfer_args(
+            s(&out),
+            &["--iterations", "3", "--conv", "winograd-bf16"],
+        ))
+        .output()
+        .unwrap();
+    if nstyle::engine::winograd::bf16_supported() {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let img = image::open(&out).unwrap();
+        assert_eq!((img.width(), img.height()), (64, 43));
+    } else {
+        assert_clean_error(&o, "needs a CPU with AVX512-BF16");
+        assert!(!out.exists());
+    }
+}

@@ -10,7 +10,9 @@
 //! the output gradient with the kernels flipped in space and transposed in channels.
 
 use super::gemm::{extent, gemm_raw};
-use super::winograd::{conv3x3_winograd, transform_kernels};
+use super::winograd::{
+    bf16_supported, conv3x3_winograd, to_bf16_pairs, transform_kernels, WinogradKernels,
+};
 use crate::tensor::Padded;
 use rayon::prelude::*;
 
@@ -22,6 +24,9 @@ pub enum ConvAlgorithm {
     /// Winograd F(4x4, 3x3) ([`super::winograd`]) where both channel counts are at least
     /// [`WINOGRAD_MIN_CHANNELS`], im2col elsewhere: 4x fewer multiplies.
     Winograd,
+    /// [`ConvAlgorithm::Winograd`] with the 36 products on bf16 inputs (`vdpbf16ps`, f32
+    /// sums) where the CPU has AVX512-BF16 ([`bf16_supported`]); plain Winograd elsewhere.
+    WinogradBf16,
 }
 
 /// Below this many input or output channels a layer stays on im2col: with 3 channels
@@ -39,8 +44,8 @@ pub struct ConvWeights {
     pub backward: Vec<f32>,
     pub bias: Vec<f32>,
     /// Winograd-transformed `forward` / `backward` (when the algorithm and shape use them).
-    winograd_forward: Option<Vec<f32>>,
-    winograd_backward: Option<Vec<f32>>,
+    winograd_forward: Option<WinogradKernels>,
+    winograd_backward: Option<WinogradKernels>,
 }
 
 impl ConvWeights {
@@ -70,13 +75,24 @@ impl ConvWeights {
                 }
             }
         }
-        let winograd =
-            algorithm == ConvAlgorithm::Winograd && cin.min(cout) >= WINOGRAD_MIN_CHANNELS;
+        let winograd = algorithm != ConvAlgorithm::Im2col && cin.min(cout) >= WINOGRAD_MIN_CHANNELS;
+        let bf16 = algorithm == ConvAlgorithm::WinogradBf16
+            && bf16_supported()
+            && cin.is_multiple_of(2)
+            && cout.is_multiple_of(2);
+        let transform = |kernels: &[f32], outs: usize, ins: usize| {
+            let u = transform_kernels(kernels, outs, ins);
+            if bf16 {
+                WinogradKernels::Bf16(to_bf16_pairs(&u, outs, ins))
+            } else {
+                WinogradKernels::F32(u)
+            }
+        };
         ConvWeights {
             cin,
             cout,
-            winograd_forward: winograd.then(|| transform_kernels(&forward, cout, cin)),
-            winograd_backward: winograd.then(|| transform_kernels(&backward, cin, cout)),
+            winograd_forward: winograd.then(|| transform(&forward, cout, cin)),
+            winograd_backward: winograd.then(|| transform(&backward, cin, cout)),
             forward,
             backward,
             bias,

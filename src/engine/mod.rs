@@ -144,9 +144,14 @@ impl CpuVgg19 {
         // Weights: both directions' kernels, plus their Winograd transforms (4x each).
         for spec in CONVS.iter() {
             let kernels = spec.cin * spec.cout * 9;
-            let winograd = algorithm == ConvAlgorithm::Winograd
+            let winograd = algorithm != ConvAlgorithm::Im2col
                 && spec.cin.min(spec.cout) >= conv::WINOGRAD_MIN_CHANNELS;
-            floats += 2 * kernels + if winograd { 8 * kernels } else { 0 };
+            // 4x per direction in f32; the bf16 products' copies are half that.
+            let transformed = match algorithm {
+                ConvAlgorithm::WinogradBf16 if winograd::bf16_supported() => 4 * kernels,
+                _ => 8 * kernels,
+            };
+            floats += 2 * kernels + if winograd { transformed } else { 0 };
         }
         EngineMemory {
             resident: floats * 4,
