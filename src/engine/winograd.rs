@@ -341,38 +341,19 @@ unsafe fn winograd_gemm_avx512(
     for panel in 0..rows / PANEL {
         let up = u.as_ptr().add(panel * PANEL * k);
         let mut col = 0;
-        while col + 48 <= width {
-            micro_tile::<3>(
-                up,
-                vp.add(col),
-                mp.add(panel * PANEL * width + col),
-                k,
-                width,
-            );
-            col += 48;
-        }
-        match (width - col) / LANES {
-            2 => micro_tile::<2>(
-                up,
-                vp.add(col),
-                mp.add(panel * PANEL * width + col),
-                k,
-                width,
-            ),
-            1 => micro_tile::<1>(
-                up,
-                vp.add(col),
-                mp.add(panel * PANEL * width + col),
-                k,
-                width,
-            ),
-            _ => {}
+        while col < width {
+            let (vp, mp) = (vp.add(col), mp.add(panel * PANEL * width + col));
+            col += match (width - col) / LANES {
+                1 => micro_tile::<1>(up, vp, mp, k, width),
+                2 => micro_tile::<2>(up, vp, mp, k, width),
+                _ => micro_tile::<3>(up, vp, mp, k, width),
+            };
         }
     }
 }
 
 /// 8 rows x `16 Z` columns of `M = U V`: `up` is the packed panel (`[k][8]`), `vp` the top
-/// of the columns in V and `mp` in M (row stride `width` in both).
+/// of the columns in V and `mp` in M (row stride `width` in both). Returns its width.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[inline]
@@ -383,7 +364,7 @@ unsafe fn micro_tile<const Z: usize>(
     mp: *mut f32,
     k: usize,
     width: usize,
-) {
+) -> usize {
     use std::arch::x86_64::*;
     let mut acc = [[_mm512_setzero_ps(); Z]; PANEL];
     for kk in 0..k {
@@ -403,6 +384,7 @@ unsafe fn micro_tile<const Z: usize>(
             _mm512_storeu_ps(mp.add(i * width + z * LANES), acc[i][z]);
         }
     }
+    Z * LANES
 }
 
 type Lanes = [f32; LANES];
