@@ -293,11 +293,7 @@ pub fn run() -> Result<ExitCode> {
 }
 
 /// `--conv`, or `default`; bf16 products only where the CPU has them.
-fn conv_algorithm(m: &ModelArgs, default: ConvAlgorithm) -> Result<ConvAlgorithm> {
-    conv_algorithm_or(m.conv, default)
-}
-
-fn conv_algorithm_or(conv: Option<ConvName>, default: ConvAlgorithm) -> Result<ConvAlgorithm> {
+fn conv_algorithm(conv: Option<ConvName>, default: ConvAlgorithm) -> Result<ConvAlgorithm> {
     let conv = conv.map_or(default, Into::into);
     if conv == ConvAlgorithm::WinogradBf16 && !nstyle::engine::winograd::bf16_supported() {
         bail!("--conv winograd-bf16 needs a CPU with AVX512-BF16; this one has none");
@@ -570,7 +566,7 @@ fn transfer(a: TransferArgs) -> Result<ExitCode> {
         );
         b
     });
-    let conv = conv_algorithm(&a.model, ConvAlgorithm::Winograd)?;
+    let conv = conv_algorithm(a.model.conv, ConvAlgorithm::Winograd)?;
     let mut net = CpuVgg19::with_algorithm(&weights, a.model.pooling.into(), conv);
     let mut save_error: Option<anyhow::Error> = None;
     let multi = plan.sizes.len() > 1;
@@ -772,7 +768,7 @@ fn losses(a: LossesArgs) -> Result<ExitCode> {
         gaussian_exact_sigma2: a.gaussian_sigma2,
     };
     // Reference numbers: the direct convolution unless asked otherwise.
-    let conv = conv_algorithm(&a.model, ConvAlgorithm::Im2col)?;
+    let conv = conv_algorithm(a.model.conv, ConvAlgorithm::Im2col)?;
     let mut net = CpuVgg19::with_algorithm(&weights, a.model.pooling.into(), conv);
     let net: &mut dyn FeatureNet = &mut net;
     let report = stylize::inspect_losses(
@@ -813,7 +809,7 @@ fn bench(a: BenchArgs) -> Result<ExitCode> {
         let [size] = a.sizes.as_slice() else {
             bail!("--child takes one size")
         };
-        let conv = conv_algorithm_or(a.conv, ConvAlgorithm::Winograd)?;
+        let conv = conv_algorithm(a.conv, ConvAlgorithm::Winograd)?;
         let r = nstyle::bench::bench_size(&weights, *size, a.iters, a.pooling.into(), conv)?;
         let rss = nstyle::bench::peak_rss_bytes();
         println!(

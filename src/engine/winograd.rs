@@ -119,6 +119,28 @@ pub fn transform_kernels(kernels: &[f32], outs: usize, ins: usize) -> Vec<f32> {
     u
 }
 
+/// The walk of both AVX-512 GEMMs over `M = U V`: panel by panel (8 rows), 48 columns at a
+/// time, then one 32- or 16-column tile; `$tile::<Z>` computes one tile and returns its
+/// width. A macro because the tile functions are const-generic (a closure cannot be).
+#[cfg(target_arch = "x86_64")]
+macro_rules! panel_tiles {
+    ($tile:ident, $u:expr, $v:expr, $m:expr, $rows:expr, $k:expr, $width:expr) => {{
+        let (vp, mp, width) = ($v.as_ptr(), $m.as_mut_ptr(), $width);
+        for panel in 0..$rows / PANEL {
+            let up = $u.as_ptr().add(panel * PANEL * $k);
+            let mut col = 0;
+            while col < width {
+                let (vp, mp) = (vp.add(col), mp.add(panel * PANEL * width + col));
+                col += match (width - col) / LANES {
+                    1 => $tile::<1>(up, vp, mp, $k, width),
+                    2 => $tile::<2>(up, vp, mp, $k, width),
+                    _ => $tile::<3>(up, vp, mp, $k, width),
+                };
+            }
+        }
+    }};
+}
+
 /// One direction's Winograd-domain kernels: f32 ([`transform_kernels`]), or the same
 /// rounded to bf16 for the `vdpbf16ps` products ([`to_bf16_pairs`]).
 #[derive(Clone, Debug)]
@@ -224,19 +246,7 @@ unsafe fn winograd_gemm_bf16(
 ) {
     assert!(rows.is_multiple_of(PANEL) && width.is_multiple_of(LANES));
     assert!(u.len() >= rows * kp && vb.len() >= kp * width && m.len() >= rows * width);
-    let (vp, mp) = (vb.as_ptr(), m.as_mut_ptr());
-    for panel in 0..rows / PANEL {
-        let up = u.as_ptr().add(panel * PANEL * kp);
-        let mut col = 0;
-        while col < width {
-            let (vp, mp) = (vp.add(col), mp.add(panel * PANEL * width + col));
-            col += match (width - col) / LANES {
-                1 => micro_tile_bf16::<1>(up, vp, mp, kp, width),
-                2 => micro_tile_bf16::<2>(up, vp, mp, kp, width),
-                _ => micro_tile_bf16::<3>(up, vp, mp, kp, width),
-            };
-        }
-    }
+    panel_tiles!(micro_tile_bf16, u, vb, m, rows, kp, width);
 }
 
 /// [`micro_tile`] with `vdpbf16ps`: each step takes two input channels. Returns its width.
@@ -337,19 +347,7 @@ unsafe fn winograd_gemm_avx512(
     k: usize,
     width: usize,
 ) {
-    let (vp, mp) = (v.as_ptr(), m.as_mut_ptr());
-    for panel in 0..rows / PANEL {
-        let up = u.as_ptr().add(panel * PANEL * k);
-        let mut col = 0;
-        while col < width {
-            let (vp, mp) = (vp.add(col), mp.add(panel * PANEL * width + col));
-            col += match (width - col) / LANES {
-                1 => micro_tile::<1>(up, vp, mp, k, width),
-                2 => micro_tile::<2>(up, vp, mp, k, width),
-                _ => micro_tile::<3>(up, vp, mp, k, width),
-            };
-        }
-    }
+    panel_tiles!(micro_tile, u, v, m, rows, k, width);
 }
 
 /// 8 rows x `16 Z` columns of `M = U V`: `up` is the packed panel (`[k][8]`), `vp` the top
@@ -749,9 +747,10 @@ fn bf16_products(u: &[u32], v: &[f32], m: &mut [f32], mrows: usize, cin: usize, 
         }
     });
     #[cfg(not(target_arch = "x86_64"))]
-    unreachable!(
-        "bf16 kernels are only built where bf16_supported() ({u:?}{v:?}{m:?}{mrows}{cin}{width})"
-    );
+    {
+        let _ = (u, v, m, mrows, cin, width);
+        unreachable!("bf16 kernels are only built where bf16_supported() is true");
+    }
 }
 
 /// Where one block of tiles lies, for the transform stages.
