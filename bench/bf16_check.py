@@ -15,7 +15,6 @@ runs optimised. Writes the 16-bit results to --out-dir if given. Needs Pillow an
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,23 +22,12 @@ import time
 from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_inputs import beta_from_log, fit, noise_image  # noqa: E402
-
-
-def run(cmd):
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    if r.returncode != 0:
-        sys.exit(f"nstyle failed: {r.stderr.strip()}")
-    return r.stdout
+from bench_inputs import add_job_args, beta_from_log, fit, noise_image, run_nstyle  # noqa: E402
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--nstyle", default="target/release/nstyle")
-    ap.add_argument("--weights", default="../shared/models/vgg19-conv1_1-conv5_1.f32.safetensors")
-    ap.add_argument("--content", default="images/content/chelsea.jpg")
-    ap.add_argument("--style", default="images/style/starry_night.jpg")
-    ap.add_argument("--size", type=int, default=512)
+    add_job_args(ap)
     ap.add_argument("--seeds", default="0,1,2,3,4")
     ap.add_argument("--tol", type=float, default=0.005, help="the paper's stopping rule (0: none)")
     ap.add_argument("--iterations", type=int, default=500)
@@ -63,7 +51,7 @@ def main():
                 out = os.path.join(out_dir, f"seed{seed}_{conv}.png")
                 log = os.path.join(tmp, f"{conv}.jsonl")
                 start = time.perf_counter()
-                run([a.nstyle, paths["content"], paths["style"], "-o", out, "--init", init, "--weights", a.weights,
+                run_nstyle([a.nstyle, paths["content"], paths["style"], "-o", out, "--init", init, "--weights", a.weights,
                      "--multiscale", "off", "--conv", conv, "--16bit", "--log", log, "-q", "--tol", str(a.tol),
                      "--iterations", str(a.iterations)])
                 seconds = time.perf_counter() - start
@@ -72,7 +60,7 @@ def main():
                              "own": lines[-1]["total"], "beta": beta_from_log(lines[0])}
             beta = res["winograd"]["beta"]
             for conv, r in res.items():
-                v = json.loads(run([a.nstyle, "losses", "--content", paths["content"], "--style", paths["style"],
+                v = json.loads(run_nstyle([a.nstyle, "losses", "--content", paths["content"], "--style", paths["style"],
                                     "--image", r["out"], "--style-loss", "gram", "--weights", a.weights]))
                 r["exact"] = sum(v["content"].values()) + 5.0 * beta * sum(v["style"]["gram"].values())
                 print(f"| {seed} | {conv} | {r['iterations']} | {r['seconds']:.1f} | {r['own']:.4e} | "

@@ -20,7 +20,6 @@ pixels. Needs: pip install torch numpy pillow
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 
@@ -34,11 +33,7 @@ import torch_stylize as ts  # noqa: E402
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--nstyle", default="target/release/nstyle")
-    ap.add_argument("--weights", default="../shared/models/vgg19-conv1_1-conv5_1.f32.safetensors")
-    ap.add_argument("--content", default="images/content/chelsea.jpg")
-    ap.add_argument("--style", default="images/style/starry_night.jpg")
-    ap.add_argument("--size", type=int, default=512)
+    ts.add_job_args(ap)
     ap.add_argument("--at-result", type=int, metavar="N", default=0,
                     help="evaluate at nstyle's image after N iterations instead of at the noise")
     a = ap.parse_args()
@@ -53,20 +48,15 @@ def main():
         paths = {k: os.path.join(tmp, k + ".png") for k in ("content", "style", "init")}
         content.save(paths["content"]), style.save(paths["style"]), init.save(paths["init"])
 
-        def run(cmd):
-            r = subprocess.run(cmd, capture_output=True, text=True)
-            if r.returncode != 0:
-                sys.exit(f"nstyle failed: {r.stderr.strip()}")
-
         x0 = ts.to_net(init).contiguous()
         k_gram = None
         if a.at_result:
             # The whole job's objective (nstyle's beta'), optimised by the PyTorch port of
             # nstyle's L-BFGS; any late image serves, this one is readable exactly by both.
             log = os.path.join(tmp, "log.jsonl")
-            run([a.nstyle, paths["content"], paths["style"], "-o", os.path.join(tmp, "one.png"), "--init",
-                 paths["init"], "--weights", a.weights, "--multiscale", "off", "--iterations", "1", "--log", log,
-                 "-q"])
+            ts.run_nstyle([a.nstyle, paths["content"], paths["style"], "-o", os.path.join(tmp, "one.png"),
+                           "--init", paths["init"], "--weights", a.weights, "--multiscale", "off",
+                           "--iterations", "1", "--log", log, "-q"])
             beta = ts.beta_from_log(json.loads(open(log).readline()))
             k_gram = 5.0 * beta
             x0, _ = ts.torch_job(a.weights, content, style, init, beta, 2, 0.0, a.at_result)
@@ -99,7 +89,7 @@ def main():
                    "--conv", conv]
             if content_layer:
                 cmd += ["--content", paths["content"], "--content-layer", content_layer]
-            run(cmd)
+            ts.run_nstyle(cmd)
             return np.load(out).astype(np.float64)
 
         print("| gradient of | PyTorch f32 | nstyle im2col | nstyle Winograd |")

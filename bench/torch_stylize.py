@@ -29,7 +29,6 @@ import json
 import os
 import resource
 import struct
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,7 +38,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_inputs import beta_from_log, fit, noise_image  # noqa: E402,F401 (grad_accuracy imports them from here)
+from bench_inputs import add_job_args, beta_from_log, fit, noise_image, run_nstyle  # noqa: E402,F401 (grad_accuracy imports some from here)
 
 MEAN = torch.tensor([123.68, 116.779, 103.939]).view(1, 3, 1, 1)
 CONVS = ["1_1", "1_2", "P", "2_1", "2_2", "P", "3_1", "3_2", "3_3", "3_4", "P",
@@ -228,10 +227,8 @@ def nstyle_job(exe, weights, paths, size, threads, tol, iterations, tmp, extra):
            "--iterations", str(iterations), "--log", log] + extra
     env = dict(os.environ, RAYON_NUM_THREADS=str(threads))
     start = time.perf_counter()
-    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    run_nstyle(cmd, env)
     seconds = time.perf_counter() - start
-    if r.returncode != 0:
-        sys.exit(f"nstyle failed: {r.stderr.strip()}")
     lines = [json.loads(line) for line in open(log).read().strip().splitlines()]
     last = lines[-1]
     beta = beta_from_log(lines[0])
@@ -243,11 +240,7 @@ def nstyle_job(exe, weights, paths, size, threads, tol, iterations, tmp, extra):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--nstyle", default="target/release/nstyle")
-    ap.add_argument("--weights", default="../shared/models/vgg19-conv1_1-conv5_1.f32.safetensors")
-    ap.add_argument("--content", default="images/content/chelsea.jpg")
-    ap.add_argument("--style", default="images/style/starry_night.jpg")
-    ap.add_argument("--size", type=int, default=512)
+    add_job_args(ap)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--tol", type=float, default=0.005)
     ap.add_argument("--iterations", type=int, default=500)
