@@ -51,9 +51,10 @@ def main():
                 out = os.path.join(out_dir, f"seed{seed}_{conv}.png")
                 log = os.path.join(tmp, f"{conv}.jsonl")
                 start = time.perf_counter()
-                run_nstyle([a.nstyle, paths["content"], paths["style"], "-o", out, "--init", init, "--weights", a.weights,
-                     "--multiscale", "off", "--conv", conv, "--16bit", "--log", log, "-q", "--tol", str(a.tol),
-                     "--iterations", str(a.iterations)])
+                run_nstyle([a.nstyle, paths["content"], paths["style"], "-o", out, "--init", init,
+                            "--weights", a.weights, "--size", str(a.size), "--multiscale", "off",
+                            "--conv", conv, "--16bit", "--log", log, "-q",
+                            "--tol", str(a.tol), "--iterations", str(a.iterations)])
                 seconds = time.perf_counter() - start
                 lines = [json.loads(x) for x in open(log).read().strip().splitlines()]
                 res[conv] = {"out": out, "seconds": seconds, "iterations": lines[-1]["iteration"],
