@@ -2,9 +2,11 @@
 //! Gram style loss on relu1_1..relu5_1 and the content loss at relu4_2 — exactly one
 //! evaluation of the default objective. Reported by `nstyle bench`.
 
-use crate::engine::{ConvAlgorithm, CpuVgg19, FeatureNet, Pooling};
+use crate::backend::FeatureNet;
+use crate::config::StyleConfig;
+use crate::engine::{ConvAlgorithm, CpuVgg19, Pooling};
+use crate::objective::Objective;
 use crate::optim::Problem;
-use crate::stylize::{Objective, StyleConfig};
 use crate::tensor::InputImage;
 use crate::vgg::{Layer, Vgg19Weights, CONVS};
 use crate::Result;
@@ -42,14 +44,12 @@ pub fn bench_size(
     algorithm: ConvAlgorithm,
 ) -> Result<BenchResult> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
-    let mut img = || {
-        InputImage::new(
-            size,
-            size,
-            (0..3 * size * size)
-                .map(|_| rng.gen_range(-110.0..130.0))
-                .collect(),
-        )
+    let mut img = || InputImage {
+        height: size,
+        width: size,
+        data: (0..3 * size * size)
+            .map(|_| rng.gen_range(-110.0..130.0))
+            .collect(),
     };
     let (content, style, x) = (img(), img(), img());
     let mut net = CpuVgg19::with_algorithm(weights, pooling, algorithm);

@@ -22,6 +22,11 @@ pub enum Error {
     /// A user-supplied option is impossible or malformed.
     #[error("{0}")]
     InvalidOption(String),
+    /// One named option has an impossible value. `option` is the option's canonical
+    /// kebab-case name (`style-weight`); each front end spells it its own way
+    /// (`--style-weight`, `style_weight=`), so library messages name no front end's syntax.
+    #[error("{option} {msg}")]
+    InvalidValue { option: &'static str, msg: String },
     /// The requested work would not fit in memory or exceeds a documented limit.
     #[error("{0}")]
     TooLarge(String),
@@ -48,5 +53,13 @@ impl Error {
     }
     pub(crate) fn option(msg: impl Into<String>) -> Self {
         Error::InvalidOption(msg.into())
+    }
+    /// `option` (canonical kebab-case name) has an impossible value; `msg` continues the
+    /// sentence: `invalid("iterations", "must be at least 1")`.
+    pub fn invalid(option: &'static str, msg: impl Into<String>) -> Self {
+        Error::InvalidValue {
+            option,
+            msg: msg.into(),
+        }
     }
 }

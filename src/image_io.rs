@@ -128,13 +128,17 @@ pub fn to_network(img: &Rgb32FImage) -> Vec<f32> {
 /// An RGB image as the pipeline's [`InputImage`] (network space).
 pub fn to_input(img: &Rgb32FImage) -> InputImage {
     let (w, h) = img.dimensions();
-    InputImage::new(h as usize, w as usize, to_network(img))
+    InputImage {
+        height: h as usize,
+        width: w as usize,
+        data: to_network(img),
+    }
 }
 
 /// Back from network space to an RGB image, clamped to the valid range.
-pub fn from_network(x: &[f32], h: usize, w: usize) -> Rgb32FImage {
+pub fn from_network(image: &InputImage) -> Rgb32FImage {
+    let (x, h, w) = (&image.data, image.height, image.width);
     let n = h * w;
-    assert_eq!(x.len(), 3 * n);
     Rgb32FImage::from_fn(w as u32, h as u32, |px, py| {
         let i = py as usize * w + px as usize;
         image::Rgb(std::array::from_fn(|c| {
@@ -242,7 +246,13 @@ pub fn save_image(path: &Path, img: &Rgb32FImage, sixteen_bit: bool) -> Result<(
 
 /// Writes a float32 `.npy` array of the given shape, atomically.
 pub fn write_npy(path: &Path, shape: &[usize], data: &[f32]) -> Result<()> {
-    assert_eq!(shape.iter().product::<usize>(), data.len());
+    if shape.iter().product::<usize>() != data.len() {
+        return Err(Error::Shape(format!(
+            "{}: shape {shape:?} does not hold {} values",
+            path.display(),
+            data.len()
+        )));
+    }
     let mut buf = std::io::Cursor::new(Vec::new());
     {
         use npyz::WriterBuilder;

@@ -6,28 +6,37 @@
 //! alignment is then a style loss: MMD with other kernels, or matching per-channel mean and
 //! standard deviation (BN statistics). Equation numbers in this crate refer to that paper.
 //!
-//! Map of the crate:
+//! Map of the crate (docs/DESIGN.md has the file-level table):
 //! * [`vgg`]: the VGG-19 layer table, input convention and weights loading.
-//! * [`engine`]: forward pass to any ReLU outputs and the gradient to the input image.
-//! * [`loss`]: content loss (Eq. 4) and the style losses (Eq. 6-12).
+//! * [`backend`]: the seam between the transfer and a network ([`backend::FeatureNet`]).
+//! * [`engine`]: the CPU backend: forward pass to any ReLU outputs, gradient to the image.
+//! * [`loss`]: content loss (Eq. 4), the style losses (Eq. 6-12) and their registry, total
+//!   variation.
+//! * [`objective`]: Eq. 3 as groups of terms, with its balance (beta = gamma * beta').
 //! * [`optim`]: L-BFGS and Adam on the image.
-//! * [`stylize`]: the objective with its balance (Eq. 3, beta = gamma * beta') and the loop.
+//! * [`config`]: one optimisation's settings; [`run`]: a whole job — plan, stages, events.
 //! * [`image_io`]: decoding, resizing, atomic writing, `.npy`.
+//!
+//! The library never prints: front ends (the `nstyle` command) observe a job's events.
 
+pub mod backend;
 pub mod bench;
+pub mod config;
 pub mod engine;
 pub mod error;
 pub mod image_io;
 pub mod loss;
-pub mod multiscale;
+pub mod objective;
 pub mod optim;
-pub mod stylize;
+pub mod run;
 pub mod tensor;
 pub mod vgg;
 
-pub use engine::{ConvAlgorithm, CpuVgg19, FeatureNet, Pooling};
+pub use backend::{Backend, FeatureNet};
+pub use config::{Init, StyleConfig};
+pub use engine::{ConvAlgorithm, CpuVgg19, Pooling};
 pub use error::{Error, Result};
 pub use loss::{Method, StyleSpec};
-pub use stylize::{Iterate, StopReason, StyleConfig, Stylized};
+pub use run::{Event, Job, JobSpec, Observer, Outcome, StopReason, Summary};
 pub use tensor::FeatureMap;
 pub use vgg::{Layer, Vgg19Weights};

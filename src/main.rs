@@ -19,7 +19,7 @@ fn main() -> ExitCode {
     match cli::run() {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
+            eprintln!("error: {}", cli::error_line(&e));
             ExitCode::from(1)
         }
     }

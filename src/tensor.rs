@@ -24,18 +24,26 @@ impl FeatureMap {
         }
     }
 
-    pub fn from_vec(channels: usize, height: usize, width: usize, data: Vec<f32>) -> Self {
-        assert_eq!(
-            data.len(),
-            channels * height * width,
-            "FeatureMap::from_vec"
-        );
-        FeatureMap {
+    /// Wraps `data` (`channels x height*width`, row-major); an error if the length differs.
+    pub fn from_vec(
+        channels: usize,
+        height: usize,
+        width: usize,
+        data: Vec<f32>,
+    ) -> crate::Result<Self> {
+        if data.len() != channels * height * width {
+            return Err(crate::Error::Shape(format!(
+                "feature map of {channels}x{height}x{width} needs {} values, got {}",
+                channels * height * width,
+                data.len()
+            )));
+        }
+        Ok(FeatureMap {
             channels,
             height,
             width,
             data,
-        }
+        })
     }
 
     /// Number of positions (the paper's M_l).
@@ -166,12 +174,19 @@ pub struct InputImage {
 }
 
 impl InputImage {
-    pub fn new(height: usize, width: usize, data: Vec<f32>) -> Self {
-        assert_eq!(data.len(), 3 * height * width, "InputImage::new");
-        InputImage {
+    /// Wraps `data` (`3 x height x width`); an error if the length differs.
+    pub fn new(height: usize, width: usize, data: Vec<f32>) -> crate::Result<Self> {
+        if data.len() != 3 * height * width {
+            return Err(crate::Error::Shape(format!(
+                "image of 3x{height}x{width} needs {} values, got {}",
+                3 * height * width,
+                data.len()
+            )));
+        }
+        Ok(InputImage {
             height,
             width,
             data,
-        }
+        })
     }
 }

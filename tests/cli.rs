@@ -90,10 +90,27 @@ fn short_transfer_writes_a_valid_image_and_is_deterministic() {
         std::fs::read(&b).unwrap(),
         "same seed, different bytes"
     );
-    let lines = std::fs::read_to_string(&log).unwrap();
-    let first: serde_json::Value = serde_json::from_str(lines.lines().next().unwrap()).unwrap();
+    // The log is the job's events, one per line: planned first, finished last.
+    let events: Vec<serde_json::Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.first(), Some(&"planned"));
+    assert_eq!(kinds.last(), Some(&"finished"));
+    assert_eq!(kinds.iter().filter(|k| **k == "iteration").count(), 4);
+    let first = events.iter().find(|e| e["event"] == "iteration").unwrap();
     assert_eq!(first["iteration"], 1);
     assert!(first["style"]["gram"].as_f64().unwrap() > 0.0);
+    assert!(first["terms"]["gram"]["relu3_1"].as_f64().unwrap() > 0.0);
+    assert!(first["content"].as_f64().unwrap() > 0.0);
+    let last = events.last().unwrap();
+    assert_eq!(last["iterations"], 4);
+    assert_eq!(last["stop"], "max_iterations");
     // No temporary files left behind.
     let names: Vec<_> = std::fs::read_dir(d.path())
         .unwrap()
@@ -135,7 +152,8 @@ fn multiscale_runs_every_stage_and_writes_the_requested_size() {
     let lines: Vec<serde_json::Value> = std::fs::read_to_string(&log)
         .unwrap()
         .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["event"] == "iteration")
         .collect();
     let widths: Vec<u64> = lines.iter().map(|v| v["width"].as_u64().unwrap()).collect();
     let mut stages: Vec<u64> = lines.iter().map(|v| v["stage"].as_u64().unwrap()).collect();

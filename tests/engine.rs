@@ -303,6 +303,7 @@ fn stack_gradient_check(
                 f.width,
                 random_vec(f.data.len(), -1.0, 1.0, 50 + i as u64),
             )
+            .unwrap()
         })
         .collect();
     let grads: Vec<(Layer, &FeatureMap)> = layers.iter().copied().zip(proj.iter()).collect();

@@ -12,7 +12,7 @@ use nstyle::loss::mmd::{
     exact_gaussian_value, linear_gaussian_value_fixed_sigma, EXACT_GAUSSIAN_MAX_POSITIONS,
 };
 use nstyle::loss::{
-    style_loss, BnLoss, ContentLoss, GaussianMmd, GaussianMmdExact, GramLoss, LayerLoss, LinearMmd,
+    BnLoss, ContentLoss, GaussianMmd, GaussianMmdExact, GramLoss, LayerLoss, LinearMmd,
     LossOptions, Method, PolyMmd,
 };
 use nstyle::tensor::FeatureMap;
@@ -155,7 +155,7 @@ fn v_statistic_losses_vanish_for_the_same_distribution() {
         }
     }
     for method in [Method::Gram, Method::MmdLinear, Method::MmdPoly, Method::Bn] {
-        let l = style_loss(method, &s, &LossOptions::default()).unwrap();
+        let l = method.build(&s, &LossOptions::default()).unwrap();
         let (same, _) = l.loss_and_grad(&s).unwrap();
         let (permuted, _) = l.loss_and_grad(&f).unwrap();
         let scale = l.loss_and_grad(&random_map(5, 6, 7, 62)).unwrap().0;
@@ -221,7 +221,7 @@ fn linear_time_gaussian_estimator_is_unbiased() {
     // sigma^2). Tolerance: 4 standard errors of the sample mean (false alarm ~6e-5).
     for &(n, fh, fw, sh, sw) in &[(4, 6, 6, 6, 6), (3, 5, 8, 7, 4)] {
         let f = random_map(n, fh, fw, 80);
-        let s = FeatureMap::from_vec(n, sh, sw, random_vec(n * sh * sw, 0.5, 2.5, 81));
+        let s = FeatureMap::from_vec(n, sh, sw, random_vec(n * sh * sw, 0.5, 2.5, 81)).unwrap();
         let sigma2 = 2.0;
         let exact = exact_gaussian_value(&f, &s, sigma2).unwrap();
         let mut r = rng(82);

@@ -5,9 +5,12 @@ mod common;
 use common::*;
 use nstyle::image_io::{fit_long_edge, load_image, resize, to_network};
 use nstyle::loss::{GramLoss, LayerLoss, LossOptions, PolyMmd};
-use nstyle::stylize::{inspect_losses, stylize, Init, StyleConfig};
+use nstyle::objective::inspect_losses;
+use nstyle::run::{ignore_events, stylize, Event};
 use nstyle::tensor::InputImage;
-use nstyle::{CpuVgg19, FeatureNet, Layer, Method, Pooling, StyleSpec, Vgg19Weights};
+use nstyle::{
+    CpuVgg19, FeatureNet, Init, Layer, Method, Pooling, StyleConfig, StyleSpec, Vgg19Weights,
+};
 use std::ops::ControlFlow;
 
 fn image(rel: &str, long: u32) -> InputImage {
@@ -16,14 +19,14 @@ fn image(rel: &str, long: u32) -> InputImage {
         .image;
     let (w, h) = fit_long_edge(img.width(), img.height(), long);
     let r = resize(&img, w, h);
-    InputImage::new(h as usize, w as usize, to_network(&r))
+    InputImage::new(h as usize, w as usize, to_network(&r)).unwrap()
 }
 
 fn resized(rel: &str, h: usize, w: usize) -> InputImage {
     let img = load_image(&shared().unwrap().join("images").join(rel))
         .unwrap()
         .image;
-    InputImage::new(h, w, to_network(&resize(&img, w as u32, h as u32)))
+    InputImage::new(h, w, to_network(&resize(&img, w as u32, h as u32))).unwrap()
 }
 
 /// (content loss, style loss summed over layers) of `x` for one method, raw.
@@ -34,20 +37,13 @@ fn raw(
     x: &InputImage,
     m: Method,
 ) -> (f64, f64) {
-    let r = inspect_losses(
-        net,
-        Some(c),
-        s,
-        x,
-        &[m],
-        Layer::default_content(),
-        &Layer::default_style(),
-        &LossOptions::default(),
-        0,
-        false,
-    )
-    .unwrap();
-    (r.content.unwrap().1, r.style[0].1.iter().map(|v| v.1).sum())
+    let cfg = StyleConfig {
+        style: StyleSpec::single(m),
+        loss: LossOptions::default(),
+        ..StyleConfig::default()
+    };
+    let r = inspect_losses(net, Some(c), s, x, &cfg, false).unwrap();
+    (r.values.content().unwrap(), r.values.style()[0].1)
 }
 
 #[test]
@@ -61,17 +57,22 @@ fn every_method_transfers_a_real_painting() {
     let style = image("style/starry_night.jpg", 96);
     let style_as_output = resized("style/starry_night.jpg", content.height, content.width);
     let mut net = CpuVgg19::new(&weights, Pooling::Average);
-    for method in nstyle::Method::ALL {
+    for &method in nstyle::Method::ALL {
         let cfg = StyleConfig {
             style: StyleSpec::single(method),
             iterations: 60,
-            init: Init::Content,
             seed: 3,
             ..StyleConfig::default()
         };
-        let out = stylize(&mut net, Some(&content), &style, &cfg, &mut |_, _| {
-            ControlFlow::Continue(())
-        })
+        let init = Init::Content;
+        let out = stylize(
+            &mut net,
+            Some(&content),
+            &style,
+            &init,
+            &cfg,
+            &mut ignore_events,
+        )
         .unwrap();
         let init = content.clone();
         let (c0, s0) = raw(&mut net, &content, &style, &init, method);
@@ -79,7 +80,7 @@ fn every_method_transfers_a_real_painting() {
         let (c_style, _) = raw(&mut net, &content, &style, &style_as_output, method);
         eprintln!(
             "{method}: {} iters, style {s0:.3e} -> {s1:.3e}, content {c0:.3e} -> {c1:.3e} (style image: {c_style:.3e})",
-            out.iterations
+            out.summary.iterations
         );
         assert!(
             s1 <= 0.5 * s0,
@@ -107,9 +108,14 @@ fn same_seed_same_output_bits() {
     };
     let run = || {
         let mut net = CpuVgg19::new(&weights, Pooling::Average);
-        stylize(&mut net, Some(&content), &style, &cfg, &mut |_, _| {
-            ControlFlow::Continue(())
-        })
+        stylize(
+            &mut net,
+            Some(&content),
+            &style,
+            &Init::Noise,
+            &cfg,
+            &mut ignore_events,
+        )
         .unwrap()
         .image
     };
@@ -125,9 +131,14 @@ fn same_seed_same_output_bits() {
             seed: 12,
             ..cfg.clone()
         };
-        stylize(&mut net, Some(&content), &style, &cfg2, &mut |_, _| {
-            ControlFlow::Continue(())
-        })
+        stylize(
+            &mut net,
+            Some(&content),
+            &style,
+            &Init::Noise,
+            &cfg2,
+            &mut ignore_events,
+        )
         .unwrap()
         .image
     };
@@ -150,17 +161,19 @@ fn style_reconstruction_from_noise_lowers_the_style_loss() {
         ..StyleConfig::default()
     };
     let mut first = None;
-    let out = stylize(&mut net, None, &style, &cfg, &mut |it, _| {
-        first.get_or_insert(it.losses.style[0].1);
+    let mut observe = |e: &Event, _: Option<&InputImage>| {
+        if let Event::Iteration(it) = e {
+            first.get_or_insert(it.losses.style()[0].1);
+        }
         ControlFlow::Continue(())
-    })
-    .unwrap();
+    };
+    let out = stylize(&mut net, None, &style, &Init::Noise, &cfg, &mut observe).unwrap();
     assert_eq!(
         (out.image.height, out.image.width),
         (style.height, style.width)
     );
-    assert!(out.losses.content.is_none());
-    let last = out.losses.style[0].1;
+    assert!(out.summary.losses.content().is_none());
+    let last = out.summary.losses.style()[0].1;
     assert!(last < 0.2 * first.unwrap(), "{} -> {last}", first.unwrap());
 }
 

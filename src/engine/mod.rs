@@ -1,8 +1,7 @@
 //! The feature engine: VGG-19 forward to any set of ReLU outputs and the gradient with
 //! respect to the input image (no weight gradients), on the CPU.
 //!
-//! [`FeatureNet`] is the backend boundary the pipeline talks to; [`CpuVgg19`] is the first
-//! backend. Its building blocks ([`conv`], [`pool`]) are checked against the naive f64
+//! [`CpuVgg19`] implements the backend boundary [`crate::backend::FeatureNet`]. Its building blocks ([`conv`], [`pool`]) are checked against the naive f64
 //! oracles in [`reference`].
 
 pub mod conv;
@@ -18,34 +17,6 @@ pub use conv::ConvAlgorithm;
 use conv::{ConvWeights, Epilogue};
 pub use pool::Pooling;
 use std::collections::HashMap;
-
-/// What the style-transfer pipeline needs from a network backend.
-pub trait FeatureNet {
-    /// Runs the network on `image` (`3 x height x width`, network input space) up to
-    /// `deepest`, keeping what the backward pass needs.
-    fn run(&mut self, image: &[f32], height: usize, width: usize, deepest: Layer) -> Result<()>;
-    /// Features at `layer` from the last [`FeatureNet::run`] (a copy, `N x M`).
-    fn features(&self, layer: Layer) -> Result<FeatureMap>;
-    /// Gradient with respect to the image of the last [`FeatureNet::run`], given
-    /// gradients at some of its layers (summed where several contribute).
-    fn input_gradient(&mut self, grads: &[(Layer, &FeatureMap)]) -> Result<Vec<f32>>;
-
-    /// Runs to the deepest of `layers` and returns their features in the order asked.
-    fn forward(
-        &mut self,
-        image: &[f32],
-        height: usize,
-        width: usize,
-        layers: &[Layer],
-    ) -> Result<Vec<FeatureMap>> {
-        let deepest = *layers
-            .iter()
-            .max()
-            .ok_or_else(|| Error::option("no layers requested"))?;
-        self.run(image, height, width, deepest)?;
-        layers.iter().map(|&l| self.features(l)).collect()
-    }
-}
 
 /// VGG-19 on the CPU: Winograd (or im2col) + GEMM convolutions on zero-bordered maps.
 pub struct CpuVgg19 {
@@ -232,12 +203,7 @@ impl CpuVgg19 {
             )),
             Some(d) if d >= layer.0 => {
                 let a = &self.ws.acts[layer.0];
-                Ok(FeatureMap::from_vec(
-                    a.channels,
-                    a.height,
-                    a.width,
-                    a.to_unpadded(),
-                ))
+                FeatureMap::from_vec(a.channels, a.height, a.width, a.to_unpadded())
             }
             _ => Err(Error::Shape(format!(
                 "layer {layer} was not computed by the last forward pass"
@@ -375,7 +341,7 @@ enum Scratch {
     Fresh,
 }
 
-impl FeatureNet for CpuVgg19 {
+impl crate::backend::FeatureNet for CpuVgg19 {
     fn run(&mut self, image: &[f32], height: usize, width: usize, deepest: Layer) -> Result<()> {
         self.run_forward(image, height, width, deepest)
     }

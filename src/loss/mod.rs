@@ -14,12 +14,17 @@
 //! | `mmd-poly`     | `mmd.rs`      | Eq. 2/8/10, (x^T y + c)^2                  |
 //! | `mmd-gaussian` | `mmd.rs`      | Eq. 10, Gaussian kernel, linear-time unbiased estimator |
 //! | `bn`           | `bn.rs`       | Eq. 11-12                                  |
+//! | `tv` (image)   | `tv.rs`       | total variation (not in the paper)         |
+//!
+//! The methods' names, constructors and memory needs are listed once, in `registry.rs`.
 
 pub mod bn;
 pub mod content;
 pub mod gram;
 pub mod mmd;
+pub mod registry;
 pub mod stats;
+pub mod tv;
 
 use crate::tensor::FeatureMap;
 use crate::vgg::Layer;
@@ -30,6 +35,8 @@ pub use bn::BnLoss;
 pub use content::ContentLoss;
 pub use gram::GramLoss;
 pub use mmd::{GaussianMmd, GaussianMmdExact, LinearMmd, PolyMmd};
+pub use registry::{Method, MethodInfo};
+pub use tv::TotalVariation;
 
 /// A loss on one layer's features: raw value (no weights, no beta') and its gradient.
 pub trait LayerLoss: Send + Sync {
@@ -42,6 +49,12 @@ pub trait LayerLoss: Send + Sync {
     }
 }
 
+/// A loss on the image being optimised itself (`3 x height x width`, network space): raw
+/// value and gradient with respect to every pixel value.
+pub trait ImageLoss: Send + Sync {
+    fn loss_and_grad(&self, x: &[f32], height: usize, width: usize) -> Result<(f64, Vec<f32>)>;
+}
+
 pub(crate) fn check_channels(name: &str, f: &FeatureMap, n: usize) -> Result<()> {
     if f.channels != n {
         return Err(Error::Shape(format!(
@@ -50,60 +63,6 @@ pub(crate) fn check_channels(name: &str, f: &FeatureMap, n: usize) -> Result<()>
         )));
     }
     Ok(())
-}
-
-/// A style-loss method (the paper's *poly*, *linear*, *Gaussian*, *BN*, and Gatys' Gram).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Method {
-    Gram,
-    MmdLinear,
-    MmdPoly,
-    MmdGaussian,
-    Bn,
-}
-
-impl Method {
-    pub const ALL: [Method; 5] = [
-        Method::Gram,
-        Method::MmdLinear,
-        Method::MmdPoly,
-        Method::MmdGaussian,
-        Method::Bn,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Method::Gram => "gram",
-            Method::MmdLinear => "mmd-linear",
-            Method::MmdPoly => "mmd-poly",
-            Method::MmdGaussian => "mmd-gaussian",
-            Method::Bn => "bn",
-        }
-    }
-}
-
-impl std::fmt::Display for Method {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl std::str::FromStr for Method {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        Ok(match s.trim() {
-            "gram" | "gatys" => Method::Gram,
-            "mmd-linear" | "linear" => Method::MmdLinear,
-            "mmd-poly" | "poly" => Method::MmdPoly,
-            "mmd-gaussian" | "gaussian" => Method::MmdGaussian,
-            "bn" => Method::Bn,
-            other => {
-                return Err(Error::option(format!(
-                    "unknown style loss '{other}' (expected gram, mmd-linear, mmd-poly, mmd-gaussian or bn)"
-                )))
-            }
-        })
-    }
 }
 
 /// Options of the individual losses.
@@ -125,24 +84,6 @@ impl Default for LossOptions {
             gaussian_exact_sigma2: None,
         }
     }
-}
-
-/// Builds `method`'s loss with targets from the style features `style`.
-pub fn style_loss(
-    method: Method,
-    style: &FeatureMap,
-    opts: &LossOptions,
-) -> Result<Box<dyn LayerLoss>> {
-    Ok(match method {
-        Method::Gram => Box::new(GramLoss::new(style)),
-        Method::MmdLinear => Box::new(LinearMmd::new(style)),
-        Method::MmdPoly => Box::new(PolyMmd::new(style, opts.poly_c)),
-        Method::MmdGaussian => match opts.gaussian_exact_sigma2 {
-            Some(s2) => Box::new(GaussianMmdExact::new(style, Some(s2))?),
-            None => Box::new(GaussianMmd::new(style, opts.gaussian_sigma2_scale)),
-        },
-        Method::Bn => Box::new(BnLoss::new(style)),
-    })
 }
 
 /// One method or a fusion of several with blend weights `b_m` that sum to 1.

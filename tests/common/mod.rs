@@ -16,7 +16,7 @@ pub fn random_vec(n: usize, lo: f32, hi: f32, seed: u64) -> Vec<f32> {
 }
 
 pub fn random_map(c: usize, h: usize, w: usize, seed: u64) -> FeatureMap {
-    FeatureMap::from_vec(c, h, w, random_vec(c * h * w, 0.0, 2.0, seed))
+    FeatureMap::from_vec(c, h, w, random_vec(c * h * w, 0.0, 2.0, seed)).unwrap()
 }
 
 /// max |a - b| / max |b|

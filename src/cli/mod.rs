@@ -1,0 +1,33 @@
+//! The `nstyle` command's front end: arguments (`args`), one file per command, and the
+//! terminal's view of a run (`progress`). The library does the work.
+
+mod args;
+mod bench;
+mod losses;
+mod progress;
+mod transfer;
+
+use anyhow::Result;
+use args::{Cli, Command};
+use clap::{CommandFactory, FromArgMatches};
+use std::process::ExitCode;
+
+pub fn run() -> Result<ExitCode> {
+    let matches = Cli::command().after_help(args::examples()).get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    match cli.command {
+        Some(Command::Losses(a)) => losses::losses(a),
+        Some(Command::Bench(a)) => bench::bench(a),
+        None => transfer::transfer(cli.transfer),
+    }
+}
+
+/// The one line a failure prints: library errors about an option name it as this
+/// command spells it (`--style-weight must be ...`).
+pub fn error_line(e: &anyhow::Error) -> String {
+    let line = match e.downcast_ref::<nstyle::Error>() {
+        Some(nstyle::Error::InvalidValue { option, msg }) => format!("--{option} {msg}"),
+        _ => format!("{e:#}"),
+    };
+    line.replace('\n', " ")
+}

@@ -1,0 +1,122 @@
+//! What one optimisation means: the objective's terms and balance (Eq. 3, beta = gamma
+//! beta'), the optimiser and its stopping rule. Defaults are the paper's where it has one.
+//! [`crate::run::JobSpec`] adds what a whole job needs (images, sizes, stages, backend).
+
+use crate::loss::{LossOptions, Method, StyleSpec};
+use crate::optim::OptimizerKind;
+use crate::tensor::InputImage;
+use crate::vgg::Layer;
+use crate::{Error, Result};
+
+/// Where one optimisation starts (a job's first stage: [`crate::run::InitSpec`]).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Init {
+    /// Seeded uniform white noise over the whole pixel range.
+    Noise,
+    /// The content image.
+    Content,
+    /// A given image (already at the output size).
+    Image(InputImage),
+}
+
+/// Everything that defines one optimisation at one size.
+#[derive(Clone, Debug)]
+pub struct StyleConfig {
+    pub style: StyleSpec,
+    /// Style layers with weights `w_l` (default relu1_1..relu5_1, all 1).
+    pub style_layers: Vec<(Layer, f64)>,
+    /// Content layer (default relu4_2).
+    pub content_layer: Layer,
+    /// alpha (default 1).
+    pub content_weight: f64,
+    /// gamma, the balance factor (default 5, the authors' default).
+    pub style_weight: f64,
+    /// Weight of the total-variation term, balanced like a style method (0: no term).
+    pub tv_weight: f64,
+    /// beta' given by hand, per method; others follow the rule in [`crate::objective`].
+    pub beta_prime: Vec<(Method, f64)>,
+    pub loss: LossOptions,
+    pub iterations: usize,
+    /// Stop when `|x_t - x_{t-1}| / |x_t| < tol` (paper: 0.005).
+    pub tol: f64,
+    pub optimizer: OptimizerKind,
+    pub seed: u64,
+}
+
+impl Default for StyleConfig {
+    fn default() -> Self {
+        StyleConfig {
+            style: StyleSpec::single(Method::Gram),
+            style_layers: Layer::default_style()
+                .into_iter()
+                .map(|l| (l, 1.0))
+                .collect(),
+            content_layer: Layer::default_content(),
+            content_weight: 1.0,
+            style_weight: 5.0,
+            tv_weight: 0.0,
+            beta_prime: Vec::new(),
+            loss: LossOptions::default(),
+            iterations: 500,
+            tol: 0.005,
+            optimizer: OptimizerKind::Lbfgs { history: 20 },
+            seed: 0,
+        }
+    }
+}
+
+impl StyleConfig {
+    /// Checks for impossible values before any work starts.
+    pub fn validate(&self) -> Result<()> {
+        finite_nonneg(self.content_weight, "content-weight")?;
+        finite_nonneg(self.style_weight, "style-weight")?;
+        finite_nonneg(self.tv_weight, "tv-weight")?;
+        finite_nonneg(self.tol, "tol")?;
+        if self.iterations == 0 {
+            return Err(Error::invalid("iterations", "must be at least 1"));
+        }
+        if self.style_layers.is_empty() {
+            return Err(Error::invalid("style-layers", "gives no layers"));
+        }
+        for (m, b) in &self.beta_prime {
+            if !(b.is_finite() && *b > 0.0) {
+                return Err(Error::invalid(
+                    "beta-prime",
+                    format!("for {m} must be positive, got {b}"),
+                ));
+            }
+        }
+        let s2 = self.loss.gaussian_sigma2_scale;
+        if !(s2.is_finite() && s2 > 0.0) {
+            return Err(Error::invalid("gaussian-sigma2-scale", "must be positive"));
+        }
+        match self.optimizer {
+            OptimizerKind::Adam { lr } if !(lr.is_finite() && lr > 0.0) => {
+                Err(Error::invalid("lr", "must be positive"))
+            }
+            OptimizerKind::Lbfgs { history: 0 } => {
+                Err(Error::invalid("history", "must be at least 1"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The deepest layer any term reads (the forward pass stops there).
+    pub fn deepest_layer(&self) -> Layer {
+        self.style_layers
+            .iter()
+            .map(|l| l.0)
+            .fold(self.content_layer, Layer::max)
+    }
+}
+
+fn finite_nonneg(v: f64, option: &'static str) -> Result<()> {
+    if v.is_finite() && v >= 0.0 {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            option,
+            format!("must be a finite number >= 0, got {v}"),
+        ))
+    }
+}

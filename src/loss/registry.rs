@@ -1,0 +1,143 @@
+//! The style-loss methods, one entry each: name, aliases, equation, constructor, and the
+//! memory a loss holds. Parsing, `--help`, `losses` output, the memory estimate and the
+//! tests all follow from this table, so adding a method is its file plus one entry here.
+
+use super::{
+    BnLoss, GaussianMmd, GaussianMmdExact, GramLoss, LayerLoss, LinearMmd, LossOptions, PolyMmd,
+};
+use crate::tensor::FeatureMap;
+use crate::{Error, Result};
+
+/// What the registry knows about one method.
+pub struct MethodInfo {
+    /// Canonical name, as written in `--style-loss` and in every report.
+    pub name: &'static str,
+    /// Other accepted spellings (the paper's short names).
+    pub aliases: &'static [&'static str],
+    /// Where the method comes from, for `--help` and the docs.
+    pub summary: &'static str,
+    /// Builds the loss with targets from the style features.
+    pub build: fn(&FeatureMap, &LossOptions) -> Result<Box<dyn LayerLoss>>,
+    /// Bytes the loss holds beyond its gradient, for `n` channels, `m` generated and `ms`
+    /// style positions (statistics, or the samples a stochastic loss keeps).
+    pub memory: fn(n: usize, m: usize, ms: usize) -> usize,
+}
+
+/// Two `n x n` f64 matrices: the target statistics and one working copy.
+fn two_f64_matrices(n: usize, _m: usize, _ms: usize) -> usize {
+    8 * n * n * 2
+}
+
+macro_rules! methods {
+    ($($variant:ident => $info:expr,)+) => {
+        /// A style-loss method (the paper's *poly*, *linear*, *Gaussian*, *BN*, and Gatys'
+        /// Gram). A plain id: what it means lives in its [`MethodInfo`].
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Method {
+            $($variant,)+
+        }
+
+        impl Method {
+            /// Every method, in registry order.
+            pub const ALL: &'static [Method] = &[$(Method::$variant,)+];
+
+            /// The method's registry entry.
+            pub fn info(self) -> &'static MethodInfo {
+                match self {
+                    $(Method::$variant => &$info,)+
+                }
+            }
+        }
+    };
+}
+
+methods! {
+    Gram => MethodInfo {
+        name: "gram",
+        aliases: &["gatys"],
+        summary: "Gatys et al.'s Gram matrices, Eq. 6-7 (= MMD^2/4N^2 with (x^T y)^2, Eq. 9)",
+        build: |s, _| Ok(Box::new(GramLoss::new(s))),
+        memory: two_f64_matrices,
+    },
+    MmdLinear => MethodInfo {
+        name: "mmd-linear",
+        aliases: &["linear"],
+        summary: "MMD^2 with the linear kernel x^T y, Eq. 10: matches feature means",
+        build: |s, _| Ok(Box::new(LinearMmd::new(s))),
+        memory: two_f64_matrices,
+    },
+    MmdPoly => MethodInfo {
+        name: "mmd-poly",
+        aliases: &["poly"],
+        summary: "MMD^2 with the polynomial kernel (x^T y + c)^2, Eq. 8",
+        build: |s, o| Ok(Box::new(PolyMmd::new(s, o.poly_c))),
+        memory: two_f64_matrices,
+    },
+    MmdGaussian => MethodInfo {
+        name: "mmd-gaussian",
+        aliases: &["gaussian"],
+        summary: "MMD^2 with the Gaussian kernel, Eq. 10, linear-time unbiased estimator",
+        build: |s, o| Ok(match o.gaussian_exact_sigma2 {
+            Some(s2) => Box::new(GaussianMmdExact::new(s, Some(s2))?),
+            None => Box::new(GaussianMmd::new(s, o.gaussian_sigma2_scale)),
+        }),
+        // f64 samples of the generated and style maps plus the f64 gradient.
+        memory: |n, m, ms| 8 * n * (2 * m + ms),
+    },
+    Bn => MethodInfo {
+        name: "bn",
+        aliases: &[],
+        summary: "BN statistics: per-channel mean and standard deviation, Eq. 11-12",
+        build: |s, _| Ok(Box::new(BnLoss::new(s))),
+        memory: two_f64_matrices,
+    },
+}
+
+impl Method {
+    pub fn name(self) -> &'static str {
+        self.info().name
+    }
+
+    /// `gram, mmd-linear, ... or bn`: the accepted names, for messages and `--help`.
+    pub fn names_sentence() -> String {
+        let names: Vec<&str> = Method::ALL.iter().map(|m| m.name()).collect();
+        match names.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+            _ => names.join(""),
+        }
+    }
+
+    /// Builds this method's loss with targets from the style features `style`.
+    pub fn build(self, style: &FeatureMap, opts: &LossOptions) -> Result<Box<dyn LayerLoss>> {
+        (self.info().build)(style, opts)
+    }
+}
+
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Method {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        let s = s.trim();
+        Method::ALL
+            .iter()
+            .copied()
+            .find(|m| m.name() == s || m.info().aliases.contains(&s))
+            .ok_or_else(|| {
+                Error::option(format!(
+                    "unknown style loss '{s}' (expected {})",
+                    Method::names_sentence()
+                ))
+            })
+    }
+}
+
+impl serde::Serialize for Method {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}

@@ -1,0 +1,151 @@
+//! The one entry point every front end calls: a validated [`JobSpec`] becomes a [`Job`]
+//! with its [`Plan`]; [`Job::run`] builds the network, runs the stages with an observer,
+//! and returns the image and a summary.
+
+use super::events::{Event, Observer, StageInfo, StopReason, Summary};
+use super::plan::Plan;
+use super::spec::{InitSpec, JobSpec};
+use super::stage::{optimize, StageContext, Stylized};
+use crate::config::Init;
+use crate::image_io::{from_network, resize, to_input};
+use crate::tensor::InputImage;
+use crate::vgg::Vgg19Weights;
+use crate::{Error, Result};
+use std::time::Instant;
+
+/// A planned job, ready to run.
+pub struct Job {
+    spec: JobSpec,
+    plan: Plan,
+}
+
+/// What a finished (or stopped) job returns.
+pub struct Outcome {
+    /// At the output size, network space (see [`crate::image_io::from_network`]).
+    pub image: InputImage,
+    pub summary: Summary,
+}
+
+impl Job {
+    /// Validates `spec` and plans it (sizes, stages, memory); no work is done yet.
+    pub fn new(spec: JobSpec) -> Result<Job> {
+        if matches!(spec.init, InitSpec::Content) && spec.content.is_none() {
+            return Err(Error::invalid("init", "content needs a content image"));
+        }
+        if spec.snapshot_every == Some(0) {
+            return Err(Error::invalid("save-every", "must be at least 1"));
+        }
+        let plan = Plan::new(&spec)?;
+        Ok(Job { spec, plan })
+    }
+
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    pub fn spec(&self) -> &JobSpec {
+        &self.spec
+    }
+
+    /// Runs every stage: content and style are resized from the originals at each stage;
+    /// the first starts from the initial image, later ones from the previous result
+    /// upscaled. A stopped run returns its current image upscaled to the output size.
+    /// Observers see [`Event::Planned`] first and `Finished`, `Stopped` or `Failed` last.
+    pub fn run(&self, weights: &Vgg19Weights, observer: &mut dyn Observer) -> Result<Outcome> {
+        let _ = observer.on_event(&Event::Planned(self.plan.clone()), None);
+        let result = self.run_stages(weights, observer);
+        let event = match &result {
+            Ok(o) if o.summary.stop == StopReason::Interrupted => Event::Stopped(o.summary.clone()),
+            Ok(o) => Event::Finished(o.summary.clone()),
+            Err(e) => Event::Failed {
+                error: e.to_string(),
+            },
+        };
+        let _ = observer.on_event(&event, None);
+        result
+    }
+
+    fn run_stages(&self, weights: &Vgg19Weights, observer: &mut dyn Observer) -> Result<Outcome> {
+        let job_start = Instant::now();
+        let mut net = self.spec.backend.build(weights);
+        let (fw, fh) = (self.plan.width as u32, self.plan.height as u32);
+        // The initial image at the output size; each stage resizes it to its own.
+        let init = match &self.spec.init {
+            InitSpec::Noise => Init::Noise,
+            InitSpec::Content => Init::Content,
+            InitSpec::Image(img) => Init::Image(to_input(&resize(img, fw, fh))),
+        };
+        let mut cfg = self.spec.config.clone();
+        cfg.optimizer = self.plan.optimizer;
+        let stages = self.plan.stages.len();
+        let mut previous: Option<Stylized> = None;
+        let (mut iterations, mut evaluations) = (0, 0);
+        for (k, stage) in self.plan.stages.iter().enumerate() {
+            let (w, h) = (stage.width as u32, stage.height as u32);
+            let style = to_input(&resize(
+                &self.spec.style,
+                stage.style_width as u32,
+                stage.style_height as u32,
+            ));
+            let content = self
+                .spec
+                .content
+                .as_ref()
+                .map(|c| to_input(&resize(c, w, h)));
+            cfg.iterations = stage.max_iterations;
+            let stage_init = match (&previous, &init) {
+                (Some(p), _) => Init::Image(upscale(&p.image, w, h)),
+                (None, Init::Image(img)) => Init::Image(upscale(img, w, h)),
+                (None, other) => other.clone(),
+            };
+            let info = StageInfo {
+                stage: k + 1,
+                stages,
+                width: stage.width,
+                height: stage.height,
+                max_iterations: stage.max_iterations,
+            };
+            let _ = observer.on_event(&Event::StageStarted(info), None);
+            let ctx = StageContext {
+                info,
+                job_start,
+                snapshot_every: self.spec.snapshot_every,
+            };
+            let result = optimize(
+                net.as_mut(),
+                content.as_ref(),
+                &style,
+                &stage_init,
+                &cfg,
+                &ctx,
+                observer,
+            )?;
+            iterations += result.summary.iterations;
+            evaluations += result.summary.evaluations;
+            let _ = observer.on_event(&Event::StageFinished(result.summary.clone()), None);
+            let stopped = result.summary.stop == StopReason::Interrupted;
+            previous = Some(result);
+            if stopped {
+                break;
+            }
+        }
+        let Stylized { mut image, summary } = previous.expect("a plan has at least one stage");
+        if (image.width, image.height) != (fw as usize, fh as usize) {
+            image = upscale(&image, fw, fh);
+        }
+        let summary = Summary {
+            width: image.width,
+            height: image.height,
+            iterations,
+            evaluations,
+            elapsed_s: job_start.elapsed().as_secs_f64(),
+            ..summary
+        };
+        Ok(Outcome { image, summary })
+    }
+}
+
+/// Resizes an image in network space (through RGB, Lanczos3).
+fn upscale(x: &InputImage, w: u32, h: u32) -> InputImage {
+    to_input(&resize(&from_network(x), w, h))
+}

@@ -1,0 +1,58 @@
+//! How much memory a run needs at its peak, estimated before it starts from the buffers it
+//! allocates, so that an impossible size is refused up front instead of swapping or being
+//! killed. docs/PERFORMANCE.md compares the estimate with measured peaks.
+
+use crate::backend::Backend;
+use crate::config::StyleConfig;
+use crate::optim::OptimizerKind;
+
+/// Bytes a run at `h x w` (style image `sh x sw`) needs at its peak: the backend's
+/// activations and scratch, per-layer features and gradients, the losses' own memory (from
+/// the registry), and the optimiser's.
+pub fn estimate(
+    backend: &Backend,
+    (h, w): (usize, usize),
+    (sh, sw): (usize, usize),
+    cfg: &StyleConfig,
+) -> usize {
+    let engine = backend.memory(h.max(sh), w.max(sw), cfg.deepest_layer());
+    // One feature copy at a time (see `Objective::parts`), one gradient per loss, kept
+    // until the backward pass (they become the per-layer sums in place).
+    let mut losses = 0usize;
+    let mut largest_copy = 0usize;
+    for (l, _) in &cfg.style_layers {
+        let (lh, lw) = l.spatial(h, w);
+        let (slh, slw) = l.spatial(sh, sw);
+        let n = l.channels();
+        let (m, ms) = (lh * lw, slh * slw);
+        largest_copy = largest_copy.max(4 * n * m);
+        for (method, _) in &cfg.style.terms {
+            losses += 4 * n * m + (method.info().memory)(n, m, ms);
+        }
+    }
+    let (ch, cw) = cfg.content_layer.spatial(h, w);
+    // Content target and gradient.
+    losses += 2 * 4 * cfg.content_layer.channels() * ch * cw;
+    let pixels = 3 * h * w * 4;
+    if cfg.tv_weight > 0.0 {
+        losses += pixels;
+    }
+    let optimizer = match cfg.optimizer {
+        OptimizerKind::Lbfgs { history } => (2 * history + 8) * pixels,
+        OptimizerKind::Adam { .. } => 2 * 2 * pixels + 6 * pixels,
+    };
+    // The feature copies of the loss evaluation and the backward scratch never coexist.
+    engine.resident + losses + largest_copy.max(engine.backward_scratch) + optimizer
+}
+
+/// Memory the system can give (Linux's MemAvailable), if known.
+pub fn available() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = s.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    Some(line.split_whitespace().nth(1)?.parse::<u64>().ok()? * 1024)
+}
+
+/// `1.25 GiB`
+pub fn gib(bytes: f64) -> String {
+    format!("{:.2} GiB", bytes / (1u64 << 30) as f64)
+}

@@ -1,0 +1,19 @@
+//! Running a style transfer: a [`JobSpec`] (what every front end builds) is planned
+//! ([`Plan`]: sizes, stages, memory) into a [`Job`], which runs the stages
+//! ([`stage::optimize`]) and tells an [`Observer`] what happens ([`Event`]).
+
+pub mod events;
+pub mod job;
+pub mod memory;
+pub mod observers;
+pub mod plan;
+pub mod spec;
+pub mod stage;
+
+pub use events::{
+    ignore_events, Event, IterationInfo, Observer, Observers, StageInfo, StopReason, Summary,
+};
+pub use job::{Job, Outcome};
+pub use plan::{Plan, StagePlan};
+pub use spec::{InitSpec, JobSpec, Multiscale};
+pub use stage::{optimize, stylize, StageContext, Stylized};

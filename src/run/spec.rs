@@ -1,0 +1,75 @@
+//! The description of a job that every front end builds: decoded images and options. The
+//! CLI fills it from its arguments, the web server from a form, Python from keywords.
+
+use crate::backend::Backend;
+use crate::config::StyleConfig;
+use image::Rgb32FImage;
+
+/// When to optimise coarse-to-fine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Multiscale {
+    /// On when the output's long edge is above [`super::plan::MULTISCALE_AUTO_ABOVE`].
+    Auto,
+    On,
+    Off,
+}
+
+/// Where the first stage starts.
+#[derive(Clone, Debug)]
+pub enum InitSpec {
+    /// Seeded uniform white noise (the paper's random init; also the beta' probe).
+    Noise,
+    /// The content image.
+    Content,
+    /// This image, resized to the output size.
+    Image(Rgb32FImage),
+}
+
+/// A whole job: images, sizes, stages, memory, backend, and one optimisation's settings.
+#[derive(Clone, Debug)]
+pub struct JobSpec {
+    /// The photo; `None` for style reconstruction (texture synthesis, alpha = 0).
+    pub content: Option<Rgb32FImage>,
+    pub style: Rgb32FImage,
+    /// Long edge of the output in pixels (the content image is resized to it).
+    pub size: u32,
+    /// Long edge of the style image (default: `size`); without content, the output's.
+    pub style_size: Option<u32>,
+    pub multiscale: Multiscale,
+    /// Long edge of the first multi-scale stage.
+    pub start_size: u32,
+    /// Iteration cap of every multi-scale stage after the first (`config.iterations`
+    /// caps the first).
+    pub stage_iterations: usize,
+    pub init: InitSpec,
+    /// Lower the L-BFGS history (to 5 at least) when the job would not fit otherwise.
+    pub fit_history: bool,
+    /// Refuse jobs whose estimate exceeds this many bytes (`None`: 90% of the available
+    /// memory, where the system says).
+    pub memory_limit: Option<f64>,
+    pub backend: Backend,
+    /// Emit a snapshot event every this many iterations.
+    pub snapshot_every: Option<usize>,
+    pub config: StyleConfig,
+}
+
+impl JobSpec {
+    /// A job with the defaults of the CLI for these images.
+    pub fn new(content: Option<Rgb32FImage>, style: Rgb32FImage, backend: Backend) -> Self {
+        JobSpec {
+            content,
+            style,
+            size: 512,
+            style_size: None,
+            multiscale: Multiscale::Auto,
+            start_size: 256,
+            stage_iterations: 100,
+            init: InitSpec::Noise,
+            fit_history: true,
+            memory_limit: None,
+            backend,
+            snapshot_every: None,
+            config: StyleConfig::default(),
+        }
+    }
+}
