@@ -9,6 +9,7 @@
 //! Map of the crate:
 //! * [`vgg`]: the VGG-19 layer table, input convention and weights loading.
 //! * [`engine`]: forward pass to any ReLU outputs and the gradient to the input image.
+//! * [`gemm`]: the one wrapper over the `gemm` crate (engine and losses).
 //! * [`loss`]: content loss (Eq. 4) and the style losses (Eq. 6-12).
 //! * [`optim`]: L-BFGS and Adam on the image.
 //! * [`stylize`]: the objective with its balance (Eq. 3, beta = gamma * beta') and the loop.
@@ -17,6 +18,7 @@
 pub mod bench;
 pub mod engine;
 pub mod error;
+pub mod gemm;
 pub mod image_io;
 pub mod loss;
 pub mod multiscale;

@@ -9,10 +9,10 @@
 //! The same routine computes the input gradient of a convolution: it is a convolution of
 //! the output gradient with the kernels flipped in space and transposed in channels.
 
-use super::gemm::{extent, gemm_raw};
 use super::winograd::{
     bf16_supported, conv3x3_winograd, to_bf16_pairs, transform_kernels, WinogradKernels,
 };
+use crate::gemm::{extent, gemm_raw};
 use crate::tensor::Padded;
 use rayon::prelude::*;
 

@@ -6,7 +6,6 @@
 //! oracles in [`reference`].
 
 pub mod conv;
-pub mod gemm;
 pub mod pool;
 pub mod reference;
 pub mod winograd;

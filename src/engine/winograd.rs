@@ -16,7 +16,7 @@
 //! `threads`-th block with single-threaded GEMMs, so results do not depend on scheduling.
 
 use super::conv::{Epilogue, SendPtr};
-use super::gemm::gemm_raw;
+use crate::gemm::gemm_raw;
 use crate::tensor::Padded;
 use rayon::prelude::*;
 
