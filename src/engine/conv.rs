@@ -9,6 +9,8 @@
 //! The same routine computes the input gradient of a convolution: it is a convolution of
 //! the output gradient with the kernels flipped in space and transposed in channels.
 
+use super::epilogue::Epilogue;
+use super::parallel::SendPtr;
 use super::winograd::{
     bf16_supported, conv3x3_winograd, to_bf16_pairs, transform_kernels, WinogradKernels,
 };
@@ -123,39 +125,6 @@ impl ConvWeights {
     }
 }
 
-/// What happens to each output value after the product.
-#[derive(Clone, Copy)]
-pub enum Epilogue<'a> {
-    /// Add the per-channel bias, then ReLU (forward pass).
-    BiasRelu(&'a [f32]),
-    /// Nothing (input gradient).
-    Linear,
-    /// Zero where the given ReLU output (same shape and padding as the output) is not
-    /// positive: the backward pass through that ReLU, fused to save a pass over memory.
-    ReluMask(&'a [f32]),
-    /// [`Epilogue::ReluMask`] of the value plus a gradient that a loss puts on that ReLU's
-    /// output (unpadded, `cout x h x w`): saves the backward pass another pass over the map.
-    ReluMaskAdd(&'a [f32], &'a [f32]),
-}
-
-impl Epilogue<'_> {
-    /// Checks the epilogue's operands against the padded `cout x h x w` output `out`.
-    pub(super) fn check(&self, out: &Padded) {
-        let (cout, h, w) = out.shape();
-        match self {
-            Epilogue::BiasRelu(b) => assert_eq!(b.len(), cout, "epilogue: bias length"),
-            Epilogue::ReluMask(act) => {
-                assert_eq!(act.len(), out.data.len(), "epilogue: mask shape")
-            }
-            Epilogue::ReluMaskAdd(act, add) => {
-                assert_eq!(act.len(), out.data.len(), "epilogue: mask shape");
-                assert_eq!(add.len(), cout * h * w, "epilogue: added gradient shape");
-            }
-            Epilogue::Linear => {}
-        }
-    }
-}
-
 /// Target bytes of one im2col tile; tiles of deep layers are widened to at least
 /// `MIN_TILE` columns so the packed kernels are reused over enough positions.
 /// Target floats of one im2col tile (4 MiB); tiles of deep layers are widened to at least
@@ -168,21 +137,6 @@ const MAX_TILE: usize = 4096;
 thread_local! {
     /// Each worker's im2col tile, kept between calls (fresh pages cost page faults).
     static COL: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// The output pointer shared by the worker threads of both convolution paths.
-#[derive(Clone, Copy)]
-pub(super) struct SendPtr(pub(super) *mut f32);
-// SAFETY: the workers write disjoint parts of the output: column ranges in `conv3x3`,
-// whole tiles in `conv3x3_winograd`.
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
-
-impl SendPtr {
-    /// Through a method, so closures capture the wrapper (Send) and not the raw field.
-    pub(super) fn get(&self) -> *mut f32 {
-        self.0
-    }
 }
 
 /// `out = epilogue(conv3x3(input, kernels))`, where `kernels` is `[cout][input.channels*9]`.

@@ -6,6 +6,8 @@
 //! oracles in [`reference`].
 
 pub mod conv;
+pub mod epilogue;
+mod parallel;
 pub mod pool;
 pub mod reference;
 pub mod winograd;
@@ -14,7 +16,8 @@ use crate::tensor::{FeatureMap, Padded};
 use crate::vgg::{Layer, Vgg19Weights, CONVS};
 use crate::{Error, Result};
 pub use conv::ConvAlgorithm;
-use conv::{ConvWeights, Epilogue};
+use conv::ConvWeights;
+use epilogue::Epilogue;
 pub use pool::Pooling;
 use std::collections::HashMap;
 

@@ -15,7 +15,8 @@
 //! Tiles are cut into blocks; each worker thread owns one block buffer and handles every
 //! `threads`-th block with single-threaded GEMMs, so results do not depend on scheduling.
 
-use super::conv::{Epilogue, SendPtr};
+use super::epilogue::Epilogue;
+use super::parallel::SendPtr;
 use crate::gemm::gemm_raw;
 use crate::tensor::Padded;
 use rayon::prelude::*;
