@@ -6,17 +6,21 @@ use super::{panel_rows, PANEL, XI};
 use super::{products::panel_tiles, LANES};
 
 /// Whether this CPU can run the bf16 products (AVX512-BF16, with AVX512-BW for packing).
+/// Detected once: every layer's algorithm choice and every bf16 convolution asks.
 pub fn bf16_supported() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512bw")
-            && std::arch::is_x86_feature_detected!("avx512bf16")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    static SUPPORTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SUPPORTED.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512bw")
+                && std::arch::is_x86_feature_detected!("avx512bf16")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    })
 }
 
 /// The bf16 bits of a finite `x`, rounded to nearest even (as `vcvtne2ps2bf16`).
