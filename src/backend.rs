@@ -52,7 +52,7 @@ impl Backend {
     pub fn cpu(pooling: Pooling, conv: ConvAlgorithm) -> Result<Self> {
         Ok(Backend::Cpu {
             pooling,
-            conv: check_available(conv)?,
+            conv: conv.check_available()?,
         })
     }
 
@@ -85,14 +85,4 @@ impl Backend {
             }
         }
     }
-}
-
-fn check_available(conv: ConvAlgorithm) -> Result<ConvAlgorithm> {
-    if conv == ConvAlgorithm::WinogradBf16 && !crate::engine::winograd::bf16_supported() {
-        return Err(Error::invalid(
-            "conv",
-            "winograd-bf16 needs a CPU with AVX512-BF16; this one has none",
-        ));
-    }
-    Ok(conv)
 }

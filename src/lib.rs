@@ -10,6 +10,7 @@
 //! * [`vgg`]: the VGG-19 layer table, input convention and weights loading.
 //! * [`backend`]: the seam between the transfer and a network ([`backend::FeatureNet`]).
 //! * [`engine`]: the CPU backend: forward pass to any ReLU outputs, gradient to the image.
+//! * [`gemm`]: the one wrapper over the `gemm` crate (engine and losses).
 //! * [`loss`]: content loss (Eq. 4), the style losses (Eq. 6-12) and their registry, total
 //!   variation.
 //! * [`objective`]: Eq. 3 as groups of terms, with its balance (beta = gamma * beta').
@@ -24,6 +25,7 @@ pub mod bench;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod gemm;
 pub mod image_io;
 pub mod loss;
 pub mod objective;

@@ -12,7 +12,8 @@ const WINOGRAD_BOUND: f64 = 3e-5;
 /// these random weights; a packing or pairing mistake gives errors of order 1.
 const BF16_BOUND: f64 = 0.1;
 use common::*;
-use nstyle::engine::conv::{conv3x3, ConvAlgorithm, ConvWeights, Epilogue};
+use nstyle::engine::conv::{conv3x3, ConvAlgorithm, ConvWeights};
+use nstyle::engine::epilogue::Epilogue;
 use nstyle::engine::pool::{pool_backward, pool_forward, pool_relu_backward};
 use nstyle::engine::reference::{self, Map};
 use nstyle::tensor::{FeatureMap, Padded};

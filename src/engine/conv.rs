@@ -9,11 +9,14 @@
 //! The same routine computes the input gradient of a convolution: it is a convolution of
 //! the output gradient with the kernels flipped in space and transposed in channels.
 
-use super::gemm::{extent, gemm_raw};
+use super::epilogue::Epilogue;
+use super::parallel::SendPtr;
 use super::winograd::{
     bf16_supported, conv3x3_winograd, to_bf16_pairs, transform_kernels, WinogradKernels,
 };
+use crate::gemm::{extent, gemm_raw};
 use crate::tensor::Padded;
+use crate::{Error, Result};
 use rayon::prelude::*;
 
 /// How a 3x3 convolution is computed.
@@ -25,13 +28,61 @@ pub enum ConvAlgorithm {
     /// [`WINOGRAD_MIN_CHANNELS`], im2col elsewhere: 4x fewer multiplies.
     Winograd,
     /// [`ConvAlgorithm::Winograd`] with the 36 products on bf16 inputs (`vdpbf16ps`, f32
-    /// sums) where the CPU has AVX512-BF16 ([`bf16_supported`]); plain Winograd elsewhere.
+    /// sums) where the CPU has AVX512-BF16 ([`bf16_supported`]) and the layer's channel
+    /// counts are even; plain Winograd elsewhere ([`ConvAlgorithm::per_layer`]).
     WinogradBf16,
 }
 
 /// Below this many input or output channels a layer stays on im2col: with 3 channels
 /// (conv1_1 forward, its input gradient) the 36 GEMMs are too thin to pay for the transforms.
 pub const WINOGRAD_MIN_CHANNELS: usize = 16;
+
+/// The path one convolution layer actually runs (see [`ConvAlgorithm::per_layer`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LayerAlgorithm {
+    /// im2col + GEMM ([`conv3x3`]).
+    Im2col,
+    /// Winograd with f32 products: kernels kept transformed, 4x per direction.
+    WinogradF32,
+    /// Winograd with bf16 products: transformed kernels in bf16, 2x per direction.
+    WinogradBf16,
+}
+
+impl ConvAlgorithm {
+    /// The path a layer with `cin` inputs and `cout` outputs runs under this algorithm: the
+    /// one place the choice is made, for the weights ([`ConvWeights::with_algorithm`]) and the
+    /// memory estimate alike. Winograd needs both channel counts at least
+    /// [`WINOGRAD_MIN_CHANNELS`]; the bf16 products also need this CPU to have them
+    /// ([`bf16_supported`]) and both channel counts even, because they take input channels in
+    /// pairs and the backward pass's inputs are the forward pass's outputs. Where a rule fails
+    /// the layer falls back (bf16 to f32 Winograd, Winograd to im2col) without an error; see
+    /// [`ConvAlgorithm::check_available`] to refuse instead.
+    pub fn per_layer(self, cin: usize, cout: usize) -> LayerAlgorithm {
+        if self == ConvAlgorithm::Im2col || cin.min(cout) < WINOGRAD_MIN_CHANNELS {
+            LayerAlgorithm::Im2col
+        } else if self == ConvAlgorithm::WinogradBf16
+            && bf16_supported()
+            && cin.is_multiple_of(2)
+            && cout.is_multiple_of(2)
+        {
+            LayerAlgorithm::WinogradBf16
+        } else {
+            LayerAlgorithm::WinogradF32
+        }
+    }
+
+    /// `self`, or an error where this CPU cannot run it at all (the bf16 products without
+    /// AVX512-BF16), for callers that would rather refuse than fall back.
+    pub fn check_available(self) -> Result<Self> {
+        if self == ConvAlgorithm::WinogradBf16 && !bf16_supported() {
+            return Err(Error::invalid(
+                "conv",
+                "winograd-bf16 needs a CPU with AVX512-BF16; this one has none",
+            ));
+        }
+        Ok(self)
+    }
+}
 
 /// Weights of one 3x3 convolution in the layouts the forward and backward passes use.
 #[derive(Clone, Debug)]
@@ -75,14 +126,11 @@ impl ConvWeights {
                 }
             }
         }
-        let winograd = algorithm != ConvAlgorithm::Im2col && cin.min(cout) >= WINOGRAD_MIN_CHANNELS;
-        let bf16 = algorithm == ConvAlgorithm::WinogradBf16
-            && bf16_supported()
-            && cin.is_multiple_of(2)
-            && cout.is_multiple_of(2);
+        let layer = algorithm.per_layer(cin, cout);
+        let winograd = layer != LayerAlgorithm::Im2col;
         let transform = |kernels: &[f32], outs: usize, ins: usize| {
             let u = transform_kernels(kernels, outs, ins);
-            if bf16 {
+            if layer == LayerAlgorithm::WinogradBf16 {
                 WinogradKernels::Bf16(to_bf16_pairs(&u, outs, ins))
             } else {
                 WinogradKernels::F32(u)
@@ -123,39 +171,6 @@ impl ConvWeights {
     }
 }
 
-/// What happens to each output value after the product.
-#[derive(Clone, Copy)]
-pub enum Epilogue<'a> {
-    /// Add the per-channel bias, then ReLU (forward pass).
-    BiasRelu(&'a [f32]),
-    /// Nothing (input gradient).
-    Linear,
-    /// Zero where the given ReLU output (same shape and padding as the output) is not
-    /// positive: the backward pass through that ReLU, fused to save a pass over memory.
-    ReluMask(&'a [f32]),
-    /// [`Epilogue::ReluMask`] of the value plus a gradient that a loss puts on that ReLU's
-    /// output (unpadded, `cout x h x w`): saves the backward pass another pass over the map.
-    ReluMaskAdd(&'a [f32], &'a [f32]),
-}
-
-impl Epilogue<'_> {
-    /// Checks the epilogue's operands against the padded `cout x h x w` output `out`.
-    pub(super) fn check(&self, out: &Padded) {
-        let (cout, h, w) = out.shape();
-        match self {
-            Epilogue::BiasRelu(b) => assert_eq!(b.len(), cout, "epilogue: bias length"),
-            Epilogue::ReluMask(act) => {
-                assert_eq!(act.len(), out.data.len(), "epilogue: mask shape")
-            }
-            Epilogue::ReluMaskAdd(act, add) => {
-                assert_eq!(act.len(), out.data.len(), "epilogue: mask shape");
-                assert_eq!(add.len(), cout * h * w, "epilogue: added gradient shape");
-            }
-            Epilogue::Linear => {}
-        }
-    }
-}
-
 /// Target bytes of one im2col tile; tiles of deep layers are widened to at least
 /// `MIN_TILE` columns so the packed kernels are reused over enough positions.
 /// Target floats of one im2col tile (4 MiB); tiles of deep layers are widened to at least
@@ -168,21 +183,6 @@ const MAX_TILE: usize = 4096;
 thread_local! {
     /// Each worker's im2col tile, kept between calls (fresh pages cost page faults).
     static COL: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// The output pointer shared by the worker threads of both convolution paths.
-#[derive(Clone, Copy)]
-pub(super) struct SendPtr(pub(super) *mut f32);
-// SAFETY: the workers write disjoint parts of the output: column ranges in `conv3x3`,
-// whole tiles in `conv3x3_winograd`.
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
-
-impl SendPtr {
-    /// Through a method, so closures capture the wrapper (Send) and not the raw field.
-    pub(super) fn get(&self) -> *mut f32 {
-        self.0
-    }
 }
 
 /// `out = epilogue(conv3x3(input, kernels))`, where `kernels` is `[cout][input.channels*9]`.
@@ -319,6 +319,47 @@ fn finish_tile(
                 if x == row {
                     x = 0;
                 }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_layer_applies_the_channel_rules() {
+        use ConvAlgorithm::*;
+        for a in [Im2col, Winograd, WinogradBf16] {
+            // conv1_1 (3 inputs) and any layer under --conv im2col stay on im2col.
+            assert_eq!(a.per_layer(3, 64), LayerAlgorithm::Im2col);
+            assert_eq!(a.per_layer(64, 15), LayerAlgorithm::Im2col);
+        }
+        assert_eq!(Im2col.per_layer(64, 64), LayerAlgorithm::Im2col);
+        assert_eq!(Winograd.per_layer(64, 64), LayerAlgorithm::WinogradF32);
+        assert_eq!(Winograd.per_layer(16, 16), LayerAlgorithm::WinogradF32);
+        let bf16 = if bf16_supported() {
+            LayerAlgorithm::WinogradBf16
+        } else {
+            LayerAlgorithm::WinogradF32
+        };
+        assert_eq!(WinogradBf16.per_layer(64, 128), bf16);
+        // Odd channel counts (either direction's inputs) keep the f32 products.
+        assert_eq!(WinogradBf16.per_layer(65, 64), LayerAlgorithm::WinogradF32);
+        assert_eq!(WinogradBf16.per_layer(64, 65), LayerAlgorithm::WinogradF32);
+    }
+
+    #[test]
+    fn check_available_refuses_only_bf16_without_the_instructions() {
+        use ConvAlgorithm::*;
+        assert_eq!(Im2col.check_available().unwrap(), Im2col);
+        assert_eq!(Winograd.check_available().unwrap(), Winograd);
+        match WinogradBf16.check_available() {
+            Ok(a) => assert!(bf16_supported() && a == WinogradBf16),
+            Err(e) => {
+                assert!(!bf16_supported());
+                assert!(e.to_string().contains("AVX512-BF16"), "{e}");
             }
         }
     }

@@ -5,7 +5,8 @@
 //! oracles in [`reference`].
 
 pub mod conv;
-pub mod gemm;
+pub mod epilogue;
+mod parallel;
 pub mod pool;
 pub mod reference;
 pub mod winograd;
@@ -14,7 +15,8 @@ use crate::tensor::{FeatureMap, Padded};
 use crate::vgg::{Layer, Vgg19Weights, CONVS};
 use crate::{Error, Result};
 pub use conv::ConvAlgorithm;
-use conv::{ConvWeights, Epilogue};
+use conv::{ConvWeights, LayerAlgorithm};
+use epilogue::Epilogue;
 pub use pool::Pooling;
 use std::collections::HashMap;
 
@@ -112,17 +114,16 @@ impl CpuVgg19 {
         }
         let per_thread = conv::TILE_FLOATS.max(4608 * 512) + winograd::block_floats_max();
         floats += rayon::current_num_threads() * per_thread;
-        // Weights: both directions' kernels, plus their Winograd transforms (4x each).
+        // Weights: both directions' kernels, plus their Winograd transforms where the layer
+        // runs Winograd: 4x per direction in f32; the bf16 products' copies are half that.
         for spec in CONVS.iter() {
             let kernels = spec.cin * spec.cout * 9;
-            let winograd = algorithm != ConvAlgorithm::Im2col
-                && spec.cin.min(spec.cout) >= conv::WINOGRAD_MIN_CHANNELS;
-            // 4x per direction in f32; the bf16 products' copies are half that.
-            let transformed = match algorithm {
-                ConvAlgorithm::WinogradBf16 if winograd::bf16_supported() => 4 * kernels,
-                _ => 8 * kernels,
+            let transformed = match algorithm.per_layer(spec.cin, spec.cout) {
+                LayerAlgorithm::Im2col => 0,
+                LayerAlgorithm::WinogradF32 => 8 * kernels,
+                LayerAlgorithm::WinogradBf16 => 4 * kernels,
             };
-            floats += 2 * kernels + if winograd { transformed } else { 0 };
+            floats += 2 * kernels + transformed;
         }
         EngineMemory {
             resident: floats * 4,

@@ -12,7 +12,7 @@
 
 use super::stats::{add_channel_constant, channel_means, left_multiply, normalized_gram};
 use super::{check_channels, LayerLoss};
-use crate::engine::gemm::{matmul, MatRef};
+use crate::gemm::{matmul, MatRef};
 use crate::tensor::FeatureMap;
 use crate::{Error, Result};
 use rand::seq::SliceRandom;

@@ -1,7 +1,7 @@
 //! Statistics of a feature map shared by several losses: channel means and the
 //! normalised Gram matrix `F F^T / M`, accumulated in f64.
 
-use crate::engine::gemm::{matmul, MatRef};
+use crate::gemm::{matmul, MatRef};
 use crate::tensor::FeatureMap;
 
 /// Positions per f32 GEMM block before accumulating into f64: keeps each block's f32
