@@ -14,9 +14,15 @@
 //! | `mmd-poly`     | `mmd.rs`      | Eq. 2/8/10, (x^T y + c)^2                  |
 //! | `mmd-gaussian` | `mmd.rs`      | Eq. 10, Gaussian kernel, linear-time unbiased estimator |
 //! | `bn`           | `bn.rs`       | Eq. 11-12                                  |
+//! | `coral`        | `coral.rs`    | squared Frobenius distance of the (population) covariances / 4N^2 (CORAL) |
+//!
+//! `coral` is not in the paper; it is a further distribution alignment in its sense
+//! (centred second moments). Its name above is the intended method name; [`Method`] does
+//! not list it yet.
 
 pub mod bn;
 pub mod content;
+pub mod coral;
 pub mod gram;
 pub mod mmd;
 pub mod stats;
@@ -28,6 +34,7 @@ use rand_chacha::ChaCha8Rng;
 
 pub use bn::BnLoss;
 pub use content::ContentLoss;
+pub use coral::CoralLoss;
 pub use gram::GramLoss;
 pub use mmd::{GaussianMmd, GaussianMmdExact, LinearMmd, PolyMmd};
 
