@@ -15,10 +15,12 @@
 //! | `mmd-gaussian` | `mmd.rs`      | Eq. 10, Gaussian kernel, linear-time unbiased estimator |
 //! | `bn`           | `bn.rs`       | Eq. 11-12                                  |
 //! | `coral`        | `coral.rs`    | squared Frobenius distance of the (population) covariances / 4N^2 (CORAL) |
+//! | `gaussian-w2`  | `w2.rs`       | W2^2 of the fitted Gaussians, `dmu^2 + tr C_F + tr C_S - 2 tr (C_S^1/2 C_F C_S^1/2)^1/2` |
 //!
-//! `coral` is not in the paper; it is a further distribution alignment in its sense
-//! (centred second moments). Its name above is the intended method name; [`Method`] does
-//! not list it yet.
+//! The last two are not in the paper; they are further distribution alignments in its
+//! sense: centred second moments (CORAL) and optimal transport between the fitted
+//! Gaussians (W2). Their names above are the intended method names; [`Method`] does not
+//! list them yet.
 
 pub mod bn;
 pub mod content;
@@ -26,6 +28,7 @@ pub mod coral;
 pub mod gram;
 pub mod mmd;
 pub mod stats;
+pub mod w2;
 
 use crate::tensor::FeatureMap;
 use crate::vgg::Layer;
@@ -37,6 +40,7 @@ pub use content::ContentLoss;
 pub use coral::CoralLoss;
 pub use gram::GramLoss;
 pub use mmd::{GaussianMmd, GaussianMmdExact, LinearMmd, PolyMmd};
+pub use w2::GaussianW2Loss;
 
 /// A loss on one layer's features: raw value (no weights, no beta') and its gradient.
 pub trait LayerLoss: Send + Sync {
