@@ -16,17 +16,19 @@
 //! | `bn`           | `bn.rs`       | Eq. 11-12                                  |
 //! | `coral`        | `coral.rs`    | squared Frobenius distance of the (population) covariances / 4N^2 (CORAL) |
 //! | `gaussian-w2`  | `w2.rs`       | W2^2 of the fitted Gaussians, `dmu^2 + tr C_F + tr C_S - 2 tr (C_S^1/2 C_F C_S^1/2)^1/2` |
+//! | `sliced-wasserstein` | `sliced_wasserstein.rs` | mean over K random unit directions of the 1-D W2^2 of the projections |
 //!
-//! The last two are not in the paper; they are further distribution alignments in its
-//! sense: centred second moments (CORAL) and optimal transport between the fitted
-//! Gaussians (W2). Their names above are the intended method names; [`Method`] does not
-//! list them yet.
+//! The last three are not in the paper; they are further distribution alignments in its
+//! sense: centred second moments (CORAL), optimal transport between the fitted Gaussians
+//! (W2), and the whole 1-D marginals along random directions (sliced W2). Their names above
+//! are the intended method names; [`Method`] does not list them yet.
 
 pub mod bn;
 pub mod content;
 pub mod coral;
 pub mod gram;
 pub mod mmd;
+pub mod sliced_wasserstein;
 pub mod stats;
 pub mod w2;
 
@@ -40,6 +42,7 @@ pub use content::ContentLoss;
 pub use coral::CoralLoss;
 pub use gram::GramLoss;
 pub use mmd::{GaussianMmd, GaussianMmdExact, LinearMmd, PolyMmd};
+pub use sliced_wasserstein::SlicedWassersteinLoss;
 pub use w2::GaussianW2Loss;
 
 /// A loss on one layer's features: raw value (no weights, no beta') and its gradient.
