@@ -86,6 +86,9 @@ impl StyleConfig {
                 ));
             }
         }
+        if self.loss.swd_projections == Some(0) {
+            return Err(Error::invalid("swd-projections", "must be at least 1"));
+        }
         let s2 = self.loss.gaussian_sigma2_scale;
         if !(s2.is_finite() && s2 > 0.0) {
             return Err(Error::invalid("gaussian-sigma2-scale", "must be positive"));

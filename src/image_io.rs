@@ -271,7 +271,7 @@ pub fn write_npy(path: &Path, shape: &[usize], data: &[f32]) -> Result<()> {
     write_atomically(path, |w| w.write_all(&bytes))
 }
 
-/// Reads a float32 `.npy` array: its shape and values (C order).
+/// Reads a C-order float32 or float64 `.npy` array as f32 with its shape.
 pub fn read_npy(path: &Path) -> Result<(Vec<usize>, Vec<f32>)> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let npy = npyz::NpyFile::new(&bytes[..])
@@ -280,18 +280,27 @@ pub fn read_npy(path: &Path) -> Result<(Vec<usize>, Vec<f32>)> {
         return Err(Error::image(path, ".npy array must be in C order"));
     }
     let shape: Vec<usize> = npy.shape().iter().map(|&s| s as usize).collect();
-    match npy.dtype() {
-        npyz::DType::Plain(t) if t.type_char() == npyz::TypeChar::Float && t.size_field() == 4 => {}
-        other => {
+    let float_size = match npy.dtype() {
+        npyz::DType::Plain(t) if t.type_char() == npyz::TypeChar::Float => t.size_field(),
+        _ => 0,
+    };
+    let data: Vec<f32> = match float_size {
+        4 => npy.into_vec::<f32>(),
+        // float64 is read exactly and rounded once (the engine computes in f32).
+        8 => npy
+            .into_vec::<f64>()
+            .map(|v| v.into_iter().map(|x| x as f32).collect()),
+        _ => {
             return Err(Error::image(
                 path,
-                format!(".npy dtype must be float32, found {}", other.descr()),
+                format!(
+                    ".npy dtype must be float32 or float64, found {}",
+                    npy.dtype().descr()
+                ),
             ))
         }
     }
-    let data: Vec<f32> = npy
-        .into_vec()
-        .map_err(|e| Error::image(path, format!("cannot read .npy data: {e}")))?;
+    .map_err(|e| Error::image(path, format!("cannot read .npy data: {e}")))?;
     if data.len() != shape.iter().product::<usize>() {
         return Err(Error::image(path, ".npy file is truncated"));
     }

@@ -155,7 +155,9 @@ fn v_statistic_losses_vanish_for_the_same_distribution() {
         }
     }
     for method in [Method::Gram, Method::MmdLinear, Method::MmdPoly, Method::Bn] {
-        let l = method.build(&s, &LossOptions::default()).unwrap();
+        let l = method
+            .build(&s, "relu3_1".parse().unwrap(), &LossOptions::default())
+            .unwrap();
         let (same, _) = l.loss_and_grad(&s).unwrap();
         let (permuted, _) = l.loss_and_grad(&f).unwrap();
         let scale = l.loss_and_grad(&random_map(5, 6, 7, 62)).unwrap().0;

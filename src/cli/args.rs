@@ -47,7 +47,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Print the raw per-layer loss values of an image as JSON (and optionally its gradient).
-    Losses(LossesArgs),
+    Losses(Box<LossesArgs>),
     /// Time one iteration (forward + input gradient, Gram + content losses) per size.
     Bench(BenchArgs),
 }
@@ -116,6 +116,9 @@ pub struct ModelArgs {
     /// c of the polynomial kernel (x^T y + c)^2 for mmd-poly (0 makes it the Gram loss x 4N^2).
     #[arg(long, default_value_t = 0.0, value_name = "C")]
     pub poly_c: f64,
+    /// Directions per layer for sliced-wasserstein (default: the layer's channel count).
+    #[arg(long, value_name = "K")]
+    pub swd_projections: Option<usize>,
     /// Seed for the noise image and the Gaussian kernel's random pairing.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -237,13 +240,13 @@ pub struct LossesArgs {
     /// Long edge to resize the image to (default: its own size; it must then match the content).
     #[arg(long, value_name = "PX")]
     pub size: Option<u32>,
-    /// Methods to report (names only; default all five).
-    #[arg(
-        long,
-        value_name = "SPEC",
-        default_value = "gram,mmd-linear,mmd-poly,mmd-gaussian,bn"
-    )]
-    pub style_loss: String,
+    /// Methods to report (names only; default: every method).
+    #[arg(long, value_name = "SPEC")]
+    pub style_loss: Option<String>,
+    /// Fixed sliced-Wasserstein directions: DIR/relu1_1.npy ... (float32 or float64 [K, N],
+    /// used as given), so that a value can be reproduced exactly.
+    #[arg(long, value_name = "DIR")]
+    pub swd_directions: Option<PathBuf>,
     #[command(flatten)]
     pub layers: LayerArgs,
     /// Use the exact quadratic-time Gaussian MMD with this sigma^2 (else the linear-time estimator).
@@ -364,6 +367,8 @@ impl TransferArgs {
                 poly_c: self.model.poly_c,
                 gaussian_sigma2_scale: self.gaussian_sigma2_scale,
                 gaussian_exact_sigma2: None,
+                swd_projections: self.model.swd_projections,
+                swd_directions: None,
             },
             iterations: self.iterations,
             tol: self.tol,

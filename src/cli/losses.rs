@@ -4,7 +4,7 @@ use super::args::{load, LossesArgs};
 use anyhow::{bail, Result};
 use nstyle::engine::ConvAlgorithm;
 use nstyle::image_io;
-use nstyle::loss::{parse_layer_weights, LossOptions, StyleSpec};
+use nstyle::loss::{parse_layer_weights, LossOptions, Method, StyleSpec};
 use nstyle::objective::{inspect_losses, Role};
 use nstyle::run::plan::check_edge;
 use nstyle::tensor::InputImage;
@@ -13,7 +13,12 @@ use serde_json::{json, Map, Value};
 use std::process::ExitCode;
 
 pub fn losses(a: LossesArgs) -> Result<ExitCode> {
-    let style = a.style_loss.parse::<StyleSpec>()?;
+    let style = match &a.style_loss {
+        Some(spec) => spec.parse::<StyleSpec>()?,
+        None => StyleSpec {
+            terms: Method::ALL.iter().map(|&m| (m, 1.0)).collect(),
+        },
+    };
     let content_layer: Layer = a.layers.content_layer.parse()?;
     let style_layers = parse_layer_weights(&a.layers.style_layers)?;
     if style_layers.iter().any(|(_, w)| *w != 1.0) {
@@ -43,6 +48,8 @@ pub fn losses(a: LossesArgs) -> Result<ExitCode> {
             poly_c: a.model.poly_c,
             gaussian_sigma2_scale: 1.0,
             gaussian_exact_sigma2: a.gaussian_sigma2,
+            swd_projections: a.model.swd_projections,
+            swd_directions: a.swd_directions.clone(),
         },
         seed: a.model.seed,
         ..StyleConfig::default()

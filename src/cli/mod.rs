@@ -16,7 +16,7 @@ pub fn run() -> Result<ExitCode> {
     let matches = Cli::command().after_help(args::examples()).get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     match cli.command {
-        Some(Command::Losses(a)) => losses::losses(a),
+        Some(Command::Losses(a)) => losses::losses(*a),
         Some(Command::Bench(a)) => bench::bench(a),
         None => transfer::transfer(cli.transfer),
     }

@@ -14,29 +14,43 @@
 //! | `mmd-poly`     | `mmd.rs`      | Eq. 2/8/10, (x^T y + c)^2                  |
 //! | `mmd-gaussian` | `mmd.rs`      | Eq. 10, Gaussian kernel, linear-time unbiased estimator |
 //! | `bn`           | `bn.rs`       | Eq. 11-12                                  |
+//! | `coral`        | `coral.rs`    | ||C_F - C_S||_F^2 / 4N^2 of the population covariances (CORAL) |
+//! | `w2`           | `w2.rs`       | W2^2 of the fitted Gaussians, `dmu^2 + tr C_F + tr C_S - 2 tr (C_S^1/2 C_F C_S^1/2)^1/2` |
+//! | `sliced-wasserstein` | `sliced_wasserstein.rs` | mean over K random unit directions of the 1-D W2^2 of the projections |
 //! | `tv` (image)   | `tv.rs`       | total variation (not in the paper)         |
+//!
+//! The last four are not in the paper; the first three are further distribution alignments
+//! in its sense: centred second moments (CORAL), optimal transport between the fitted
+//! Gaussians (W2), and the whole 1-D marginals along random directions (sliced W2).
 //!
 //! The methods' names, constructors and memory needs are listed once, in `registry.rs`.
 
 pub mod bn;
 pub mod content;
+pub mod coral;
 pub mod gram;
 pub mod mmd;
 pub mod registry;
+pub mod sliced_wasserstein;
 pub mod stats;
 pub mod tv;
+pub mod w2;
 
 use crate::tensor::FeatureMap;
 use crate::vgg::Layer;
 use crate::{Error, Result};
 use rand_chacha::ChaCha8Rng;
+use std::path::PathBuf;
 
 pub use bn::BnLoss;
 pub use content::ContentLoss;
+pub use coral::CoralLoss;
 pub use gram::GramLoss;
 pub use mmd::{GaussianMmd, GaussianMmdExact, LinearMmd, PolyMmd};
 pub use registry::{Method, MethodInfo};
+pub use sliced_wasserstein::SlicedWassersteinLoss;
 pub use tv::TotalVariation;
+pub use w2::GaussianW2Loss;
 
 /// A loss on one layer's features: raw value (no weights, no beta') and its gradient.
 pub trait LayerLoss: Send + Sync {
@@ -74,6 +88,10 @@ pub struct LossOptions {
     pub gaussian_sigma2_scale: f64,
     /// If set, use the exact quadratic-time Gaussian estimator with this sigma^2.
     pub gaussian_exact_sigma2: Option<f64>,
+    /// Directions per layer for sliced Wasserstein (default: the layer's channel count).
+    pub swd_projections: Option<usize>,
+    /// Fixed sliced-Wasserstein directions: `DIR/relu1_1.npy`, ... (`[K, N]`, used as given).
+    pub swd_directions: Option<PathBuf>,
 }
 
 impl Default for LossOptions {
@@ -82,6 +100,8 @@ impl Default for LossOptions {
             poly_c: 0.0,
             gaussian_sigma2_scale: 1.0,
             gaussian_exact_sigma2: None,
+            swd_projections: None,
+            swd_directions: None,
         }
     }
 }

@@ -3,9 +3,12 @@
 //! tests all follow from this table, so adding a method is its file plus one entry here.
 
 use super::{
-    BnLoss, GaussianMmd, GaussianMmdExact, GramLoss, LayerLoss, LinearMmd, LossOptions, PolyMmd,
+    BnLoss, CoralLoss, GaussianMmd, GaussianMmdExact, GaussianW2Loss, GramLoss, LayerLoss,
+    LinearMmd, LossOptions, PolyMmd, SlicedWassersteinLoss,
 };
+use crate::image_io::read_npy;
 use crate::tensor::FeatureMap;
+use crate::vgg::Layer;
 use crate::{Error, Result};
 
 /// What the registry knows about one method.
@@ -16,8 +19,8 @@ pub struct MethodInfo {
     pub aliases: &'static [&'static str],
     /// Where the method comes from, for `--help` and the docs.
     pub summary: &'static str,
-    /// Builds the loss with targets from the style features.
-    pub build: fn(&FeatureMap, &LossOptions) -> Result<Box<dyn LayerLoss>>,
+    /// Builds the loss at a layer with targets from the style features there.
+    pub build: fn(&FeatureMap, Layer, &LossOptions) -> Result<Box<dyn LayerLoss>>,
     /// Bytes the loss holds beyond its gradient, for `n` channels, `m` generated and `ms`
     /// style positions (statistics, or the samples a stochastic loss keeps).
     pub memory: fn(n: usize, m: usize, ms: usize) -> usize,
@@ -56,28 +59,28 @@ methods! {
         name: "gram",
         aliases: &["gatys"],
         summary: "Gatys et al.'s Gram matrices, Eq. 6-7 (= MMD^2/4N^2 with (x^T y)^2, Eq. 9)",
-        build: |s, _| Ok(Box::new(GramLoss::new(s))),
+        build: |s, _, _| Ok(Box::new(GramLoss::new(s))),
         memory: two_f64_matrices,
     },
     MmdLinear => MethodInfo {
         name: "mmd-linear",
         aliases: &["linear"],
         summary: "MMD^2 with the linear kernel x^T y, Eq. 10: matches feature means",
-        build: |s, _| Ok(Box::new(LinearMmd::new(s))),
+        build: |s, _, _| Ok(Box::new(LinearMmd::new(s))),
         memory: two_f64_matrices,
     },
     MmdPoly => MethodInfo {
         name: "mmd-poly",
         aliases: &["poly"],
         summary: "MMD^2 with the polynomial kernel (x^T y + c)^2, Eq. 8",
-        build: |s, o| Ok(Box::new(PolyMmd::new(s, o.poly_c))),
+        build: |s, _, o| Ok(Box::new(PolyMmd::new(s, o.poly_c))),
         memory: two_f64_matrices,
     },
     MmdGaussian => MethodInfo {
         name: "mmd-gaussian",
         aliases: &["gaussian"],
         summary: "MMD^2 with the Gaussian kernel, Eq. 10, linear-time unbiased estimator",
-        build: |s, o| Ok(match o.gaussian_exact_sigma2 {
+        build: |s, _, o| Ok(match o.gaussian_exact_sigma2 {
             Some(s2) => Box::new(GaussianMmdExact::new(s, Some(s2))?),
             None => Box::new(GaussianMmd::new(s, o.gaussian_sigma2_scale)),
         }),
@@ -88,9 +91,52 @@ methods! {
         name: "bn",
         aliases: &[],
         summary: "BN statistics: per-channel mean and standard deviation, Eq. 11-12",
-        build: |s, _| Ok(Box::new(BnLoss::new(s))),
+        build: |s, _, _| Ok(Box::new(BnLoss::new(s))),
         memory: two_f64_matrices,
     },
+    Coral => MethodInfo {
+        name: "coral",
+        aliases: &[],
+        summary: "CORAL: ||C_F - C_S||_F^2 / 4N^2 of the population covariances",
+        build: |s, _, _| Ok(Box::new(CoralLoss::new(s))),
+        memory: two_f64_matrices,
+    },
+    W2 => MethodInfo {
+        name: "w2",
+        aliases: &["gaussian-w2"],
+        summary: "squared Wasserstein-2 distance between the fitted Gaussians (mean, covariance)",
+        build: |s, _, _| Ok(Box::new(GaussianW2Loss::new(s))),
+        // C_S^(1/2) and a few N x N f64 working matrices, plus the centred f64 features.
+        memory: |n, m, _| 8 * n * n * 6 + 8 * n * m,
+    },
+    SlicedWasserstein => MethodInfo {
+        name: "sliced-wasserstein",
+        aliases: &["swd"],
+        summary: "sliced Wasserstein: 1-D W2^2 of projections on K random directions (Heitz et al.)",
+        build: sliced_wasserstein,
+        // The style features (f32), its sorted projections and the generated ones (K = N).
+        memory: |n, m, ms| 4 * n * ms * 2 + 4 * n * m * 2 + 4 * n * n,
+    },
+}
+
+/// Fixed directions from `DIR/<layer>.npy` where given, else K random ones per step.
+fn sliced_wasserstein(s: &FeatureMap, layer: Layer, o: &LossOptions) -> Result<Box<dyn LayerLoss>> {
+    Ok(Box::new(match (&o.swd_directions, o.swd_projections) {
+        (Some(dir), _) => {
+            let path = dir.join(format!("{layer}.npy"));
+            let (shape, d) = read_npy(&path)?;
+            if shape.len() != 2 || shape[1] != s.channels || shape[0] == 0 {
+                return Err(Error::Shape(format!(
+                    "{}: directions must have shape [K, {}], found {shape:?}",
+                    path.display(),
+                    s.channels
+                )));
+            }
+            SlicedWassersteinLoss::with_directions(s, &d)?
+        }
+        (None, Some(k)) => SlicedWassersteinLoss::with_count(s, k)?,
+        (None, None) => SlicedWassersteinLoss::new(s),
+    }))
 }
 
 impl Method {
@@ -107,9 +153,14 @@ impl Method {
         }
     }
 
-    /// Builds this method's loss with targets from the style features `style`.
-    pub fn build(self, style: &FeatureMap, opts: &LossOptions) -> Result<Box<dyn LayerLoss>> {
-        (self.info().build)(style, opts)
+    /// Builds this method's loss at `layer` with targets from the style features `style`.
+    pub fn build(
+        self,
+        style: &FeatureMap,
+        layer: Layer,
+        opts: &LossOptions,
+    ) -> Result<Box<dyn LayerLoss>> {
+        (self.info().build)(style, layer, opts)
     }
 }
 

@@ -95,3 +95,69 @@ pub fn add_channel_constant(g: &mut FeatureMap, v: &[f64], scale: f64) {
 pub fn squared_distance(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
 }
+
+/// Positions per f64 block of [`centred_covariance`] (N x 1024 f64 = 4 MiB at N = 512).
+const COV_BLOCK: usize = 1024;
+
+/// Channel means and the population covariance `C = 1/M sum_j (f_j - mu)(f_j - mu)^T`
+/// (N x N, row-major), both in f64.
+///
+/// Unlike `normalized_gram(f) - mu mu^T`, the positions are centred and multiplied in f64:
+/// no cancellation when the means are large against the spread, and a map with M <= N
+/// positions gives a covariance of rank <= M - 1 up to f64 rounding (~1e-16 relative),
+/// which the rank tolerances of the CORAL and Wasserstein losses rely on.
+pub fn centred_covariance(f: &FeatureMap) -> (Vec<f64>, Vec<f64>) {
+    use rayon::prelude::*;
+    let (n, m) = (f.channels, f.positions());
+    let mu = channel_means(f);
+    let threads = rayon::current_num_threads().max(1);
+    let block_len = m.div_ceil(2 * threads).clamp(GRAM_MIN_BLOCK, COV_BLOCK);
+    let starts: Vec<usize> = (0..m).step_by(block_len.max(1)).collect();
+    // Fixed block-to-worker assignment and summation order, as in `normalized_gram`.
+    let partials: Vec<Vec<f64>> = (0..threads.min(starts.len()))
+        .into_par_iter()
+        .map(|worker| {
+            let mut acc = vec![0.0f64; n * n];
+            let mut block = vec![0.0f64; n * block_len];
+            for &start in starts.iter().skip(worker).step_by(threads) {
+                let len = block_len.min(m - start);
+                for c in 0..n {
+                    let row = &f.channel(c)[start..start + len];
+                    for (b, &v) in block[c * len..(c + 1) * len].iter_mut().zip(row) {
+                        *b = v as f64 - mu[c];
+                    }
+                }
+                let a = MatRef::row_major(&block[..n * len], n, len);
+                matmul(&mut acc, 0, n, 1, true, a, a.t(), 1.0, 1);
+            }
+            acc
+        })
+        .collect();
+    let mut cov = vec![0.0f64; n * n];
+    for p in &partials {
+        cov.iter_mut().zip(p).for_each(|(a, b)| *a += b);
+    }
+    let inv = 1.0 / m as f64;
+    cov.iter_mut().for_each(|v| *v *= inv);
+    // Exactly symmetric (the eigensolvers downstream read one triangle).
+    for i in 0..n {
+        for j in 0..i {
+            let s = 0.5 * (cov[i * n + j] + cov[j * n + i]);
+            cov[i * n + j] = s;
+            cov[j * n + i] = s;
+        }
+    }
+    (mu, cov)
+}
+
+/// `F - mu 1^T` in f32 (centred in f64, then rounded).
+pub fn centred(f: &FeatureMap, mu: &[f64]) -> FeatureMap {
+    let m = f.positions();
+    let mut out = f.clone();
+    for (c, &mc) in mu.iter().enumerate() {
+        out.data[c * m..(c + 1) * m]
+            .iter_mut()
+            .for_each(|v| *v = (*v as f64 - mc) as f32);
+    }
+    out
+}

@@ -360,7 +360,7 @@ fn style_groups(
             g.terms.push(Term::Layer {
                 layer,
                 weight,
-                loss: method.build(&s, &cfg.loss)?,
+                loss: method.build(&s, layer, &cfg.loss)?,
             });
         }
     }

@@ -1,0 +1,43 @@
+//! CORAL (Sun, Feng & Saenko 2016): align the second-order statistics about the means,
+//! `L = 1/(4 N^2) * || C_F - C_S ||_F^2` with the population covariances
+//! `C = 1/M (F - mu 1^T)(F - mu 1^T)^T`.
+//!
+//! It is the Gram loss ([`super::GramLoss`]) of the centred features: shifting every
+//! position by the same vector leaves it unchanged, where the Gram loss also matches means.
+//!
+//! Gradient, with `Xc = F - mu_F 1^T` and `D = C_F - C_S` (symmetric):
+//! `dC_F = (dXc Xc^T + Xc dXc^T) / M_F`, so `dL = 1/(4N^2) * 2 <D, dC_F> = <D Xc, dXc> / (N^2 M_F)`;
+//! `dXc = dF (I - 1 1^T / M_F)` and `Xc 1 = 0`, so the centring drops out:
+//! `dL/dF = D Xc / (N^2 M_F)`.
+
+use super::stats::{centred, centred_covariance, left_multiply};
+use super::{check_channels, LayerLoss};
+use crate::tensor::FeatureMap;
+use crate::Result;
+
+pub struct CoralLoss {
+    /// Style covariance `C_S` (N x N, row-major, f64).
+    cov: Vec<f64>,
+    channels: usize,
+}
+
+impl CoralLoss {
+    pub fn new(style: &FeatureMap) -> Self {
+        CoralLoss {
+            cov: centred_covariance(style).1,
+            channels: style.channels,
+        }
+    }
+}
+
+impl LayerLoss for CoralLoss {
+    fn loss_and_grad(&self, f: &FeatureMap) -> Result<(f64, FeatureMap)> {
+        check_channels("coral", f, self.channels)?;
+        let n = f.channels as f64;
+        let (mu, mut d) = centred_covariance(f);
+        d.iter_mut().zip(&self.cov).for_each(|(c, s)| *c -= s);
+        let loss = d.iter().map(|v| v * v).sum::<f64>() / (4.0 * n * n);
+        let grad = left_multiply(&d, &centred(f, &mu), 1.0 / (n * n * f.positions() as f64));
+        Ok((loss, grad))
+    }
+}
