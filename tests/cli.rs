@@ -387,32 +387,62 @@ fn help_documents_every_option() {
     }
 }
 
+/// Starts a long 64 px run writing `out`, waits until it is iterating, sends `signals`.
 #[cfg(unix)]
-#[test]
-fn ctrl_c_stops_cleanly_and_writes_the_current_image() {
-    let d = tmpdir();
-    let out = d.path().join("out.png");
+fn interrupted_run(out: &Path, signals: &[i32]) -> Output {
     let child = nstyle()
         .args(transfer_args(
-            s(&out),
+            s(out),
             &["--iterations", "100000", "--tol", "0"],
         ))
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(2500));
-    // SAFETY: sending a signal to our own child process.
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGINT);
+    for &sig in signals {
+        // SAFETY: sending a signal to our own child process.
+        unsafe {
+            libc::kill(child.id() as i32, sig);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let o = child.wait_with_output().unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(130),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
+    child.wait_with_output().unwrap()
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_sigterm_and_sighup_stop_cleanly_and_write_the_current_image() {
+    for (sig, name) in [
+        (libc::SIGINT, "SIGINT"),
+        (libc::SIGTERM, "SIGTERM"),
+        (libc::SIGHUP, "SIGHUP"),
+    ] {
+        let d = tmpdir();
+        let out = d.path().join("out.png");
+        let o = interrupted_run(&out, &[sig]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(130), "{name}: {err}");
+        assert!(image::open(&out).is_ok(), "{name}: no image written");
+        assert!(
+            err.contains("interrupted") && err.contains(s(&out)),
+            "{name}: {err}"
+        );
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_second_signal_quits_at_once_without_a_partial_output() {
+    let d = tmpdir();
+    let out = d.path().join("out.png");
+    let o = interrupted_run(&out, &[libc::SIGINT, libc::SIGINT]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    assert!(err.contains("second signal"), "{err}");
+    assert!(
+        !out.exists(),
+        "the output must not exist after an immediate quit"
     );
-    assert!(image::open(&out).is_ok(), "no image written on interrupt");
 }
 
 #[test]

@@ -1,5 +1,5 @@
-//! End to end with the real VGG-19 weights from ../shared (skipped when absent): every
-//! method transfers a real photo towards a real painting at 96 px.
+//! End to end with the real VGG-19 weights (the bundled f16 copy) and the repository's
+//! images: every method transfers a real photo towards a real painting at 96 px.
 
 mod common;
 use common::*;
@@ -8,24 +8,18 @@ use nstyle::loss::{GramLoss, LayerLoss, LossOptions, PolyMmd};
 use nstyle::objective::inspect_losses;
 use nstyle::run::{ignore_events, stylize, Event};
 use nstyle::tensor::InputImage;
-use nstyle::{
-    CpuVgg19, FeatureNet, Init, Layer, Method, Pooling, StyleConfig, StyleSpec, Vgg19Weights,
-};
+use nstyle::{CpuVgg19, FeatureNet, Init, Layer, Method, Pooling, StyleConfig, StyleSpec};
 use std::ops::ControlFlow;
 
 fn image(rel: &str, long: u32) -> InputImage {
-    let img = load_image(&shared().unwrap().join("images").join(rel))
-        .unwrap()
-        .image;
+    let img = load_image(&example(rel)).unwrap().image;
     let (w, h) = fit_long_edge(img.width(), img.height(), long);
     let r = resize(&img, w, h);
     InputImage::new(h as usize, w as usize, to_network(&r)).unwrap()
 }
 
 fn resized(rel: &str, h: usize, w: usize) -> InputImage {
-    let img = load_image(&shared().unwrap().join("images").join(rel))
-        .unwrap()
-        .image;
+    let img = load_image(&example(rel)).unwrap().image;
     InputImage::new(h, w, to_network(&resize(&img, w as u32, h as u32))).unwrap()
 }
 
@@ -51,9 +45,8 @@ fn every_method_transfers_a_real_painting() {
     // From the photo (the style loss is then that of the photo) with the default gamma:
     // the style loss must at least halve while the content loss stays far below that of
     // the painting itself.
-    let Some(path) = shared_weights() else { return };
-    let weights = Vgg19Weights::from_file(&path).unwrap();
-    let content = image("content/chelsea.png", 96);
+    let weights = bundled_weights();
+    let content = image("content/chelsea.jpg", 96);
     let style = image("style/starry_night.jpg", 96);
     let style_as_output = resized("style/starry_night.jpg", content.height, content.width);
     let mut net = CpuVgg19::new(&weights, Pooling::Average);
@@ -102,9 +95,8 @@ fn every_method_transfers_a_real_painting() {
 
 #[test]
 fn same_seed_same_output_bits() {
-    let Some(path) = shared_weights() else { return };
-    let weights = Vgg19Weights::from_file(&path).unwrap();
-    let content = image("content/chelsea.png", 64);
+    let weights = bundled_weights();
+    let content = image("content/chelsea.jpg", 64);
     let style = image("style/the_scream.jpg", 64);
     let cfg = StyleConfig {
         style: "mmd-linear:0.5,mmd-gaussian:0.5".parse().unwrap(),
@@ -156,8 +148,7 @@ fn same_seed_same_output_bits() {
 
 #[test]
 fn style_reconstruction_from_noise_lowers_every_style_loss_5x() {
-    let Some(path) = shared_weights() else { return };
-    let weights = Vgg19Weights::from_file(&path).unwrap();
+    let weights = bundled_weights();
     let style = image("style/starry_night.jpg", 64);
     let mut net = CpuVgg19::new(&weights, Pooling::Average);
     for &method in Method::ALL {
@@ -190,9 +181,8 @@ fn style_reconstruction_from_noise_lowers_every_style_loss_5x() {
 
 #[test]
 fn gram_equals_poly_over_4n2_on_real_features() {
-    let Some(path) = shared_weights() else { return };
-    let weights = Vgg19Weights::from_file(&path).unwrap();
-    let (a, b) = (image("content/coffee.png", 80), image("style/wave.jpg", 72));
+    let weights = bundled_weights();
+    let (a, b) = (image("content/coffee.jpg", 80), image("style/wave.jpg", 72));
     let mut net = CpuVgg19::new(&weights, Pooling::Max);
     for layer in Layer::default_style() {
         let f = net

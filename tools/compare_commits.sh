@@ -52,6 +52,7 @@ run_all() {
   "$bin" "$c" "$s" -o "$out/init-content-16bit.png" --size 128 --iterations 20 --init content \
     --16bit --style-weight 2 --style-layers relu1_1:0.5,relu3_1,relu5_1 "${q[@]}"
   "$bin" losses --content "$c" --style "$s" --image "$out/method-gram.png" --size 128 \
+    --style-loss gram,mmd-linear,mmd-poly,mmd-gaussian,bn \
     --grad-out "$out/grad.npy" >"$out/losses.json"
 }
 

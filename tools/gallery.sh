@@ -9,7 +9,7 @@ out=docs/gallery
 mkdir -p "$out"
 content=images/content/chelsea.jpg
 style=images/style/starry_night.jpg
-for spec in gram mmd-linear mmd-poly mmd-gaussian bn mmd-linear:0.5,mmd-gaussian:0.5; do
+for spec in gram mmd-linear mmd-poly mmd-gaussian bn coral w2 sliced-wasserstein mmd-linear:0.5,mmd-gaussian:0.5; do
   name=$(echo "$spec" | tr ':,' '__')
   "$bin" "$content" "$style" -o "$out/$name.jpg" --size 256 --iterations 150 --style-loss "$spec" --seed 0 --quiet
   echo "wrote $out/$name.jpg"

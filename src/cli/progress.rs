@@ -140,15 +140,25 @@ impl Observer for TerminalProgress {
     }
 }
 
-/// Asks the job to stop after the current step once Ctrl-C was pressed.
+/// Asks the job to stop after the current step once Ctrl-C (SIGINT), SIGTERM (what `kill`,
+/// Kubernetes and Slurm send) or SIGHUP arrives; the current image is then saved. A second
+/// signal quits at once (exit 130), for a user who does not want to wait for the step.
 pub struct CtrlC(Arc<AtomicBool>);
 
 impl CtrlC {
-    pub fn install() -> Self {
+    pub fn install(quiet: bool) -> Self {
         let flag = Arc::new(AtomicBool::new(false));
         let f = flag.clone();
-        // Failing to install the handler only loses the clean Ctrl-C; the run still works.
-        let _ = ctrlc::set_handler(move || f.store(true, Ordering::SeqCst));
+        // Failing to install the handler only loses the clean stop; the run still works.
+        let _ = ctrlc::set_handler(move || {
+            if f.swap(true, Ordering::SeqCst) {
+                eprintln!("\nerror: stopped at once by a second signal; nothing was saved");
+                std::process::exit(130);
+            }
+            if !quiet {
+                eprintln!("\nnote: stopping after the current step and saving the image (signal again to quit at once)");
+            }
+        });
         CtrlC(flag)
     }
 }

@@ -20,7 +20,7 @@ pub fn transfer(a: TransferArgs) -> Result<ExitCode> {
     let job = Job::new(spec)?;
     let weights = a.model.weights()?;
     let mut progress = TerminalProgress::new(a.quiet);
-    let mut ctrl_c = CtrlC::install();
+    let mut ctrl_c = CtrlC::install(a.quiet);
     let mut log = a.log.as_deref().map(JsonlLog::create).transpose()?;
     let mut snapshots = a
         .save_every
@@ -53,6 +53,13 @@ pub fn transfer(a: TransferArgs) -> Result<ExitCode> {
             s.losses.content().map_or("-".into(), |c| format!("{c:.4e}")),
             per_group(&s.losses.balanced(), ", "),
             beta_primes(&s.beta_primes),
+            out.display()
+        );
+    }
+    if interrupted && a.quiet {
+        // Even a quiet run says where a stopped run's work went.
+        eprintln!(
+            "interrupted: the current image was written to {}",
             out.display()
         );
     }

@@ -33,24 +33,20 @@ pub fn to64(v: &[f32]) -> Vec<f64> {
     v.iter().map(|&x| x as f64).collect()
 }
 
-/// The shared folder beside the repository (read-only material), if present.
-pub fn shared() -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared");
-    p.is_dir().then_some(p)
+/// The weights every real-weights test uses: the bundled f16 copy, always present.
+pub fn bundled_weights() -> nstyle::Vgg19Weights {
+    nstyle::Vgg19Weights::bundled().unwrap()
 }
 
-/// The full-precision weights in ../shared/models, or None (with a message) when absent.
-pub fn shared_weights() -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/models/vgg19-conv1_1-conv5_1.f32.safetensors");
-    if p.is_file() {
-        Some(p)
-    } else {
-        eprintln!("skipping: {} not found", p.display());
-        None
-    }
+/// The full-precision original in ../shared/models. Tests that need it are marked
+/// `#[cfg_attr(not(has_f32_weights), ignore = "...")]` (see build.rs), so they only run
+/// where it exists.
+pub fn shared_f32_weights() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/models/vgg19-conv1_1-conv5_1.f32.safetensors")
 }
 
+/// An image shipped in the repository (`images/content/chelsea.jpg`, ...).
 pub fn example(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("images")
