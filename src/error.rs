@@ -30,6 +30,9 @@ pub enum Error {
     /// The requested work would not fit in memory or exceeds a documented limit.
     #[error("{0}")]
     TooLarge(String),
+    /// The output could not be written, but the result was saved elsewhere.
+    #[error("{error}; the result was saved to {} instead", rescued.display())]
+    Rescued { error: String, rescued: PathBuf },
     /// Shapes of tensors handed to a library function do not agree.
     #[error("shape mismatch: {0}")]
     Shape(String),

@@ -16,7 +16,8 @@
 //! * [`objective`]: Eq. 3 as groups of terms, with its balance (beta = gamma * beta').
 //! * [`optim`]: L-BFGS and Adam on the image.
 //! * [`config`]: one optimisation's settings; [`run`]: a whole job — plan, stages, events.
-//! * [`image_io`]: decoding, resizing, atomic writing, `.npy`.
+//! * [`image_io`]: decoding, resizing, atomic writing, `.npy`; [`output`]: checking the
+//!   output before a run and rescuing the result when it cannot be written.
 //!
 //! The library never prints: front ends (the `nstyle` command) observe a job's events.
 
@@ -30,6 +31,7 @@ pub mod image_io;
 pub mod loss;
 pub mod objective;
 pub mod optim;
+pub mod output;
 pub mod run;
 pub mod tensor;
 pub mod vgg;

@@ -4,9 +4,9 @@
 use super::args::TransferArgs;
 use super::progress::{beta_primes, per_group, CtrlC, TerminalProgress};
 use anyhow::Result;
-use nstyle::image_io;
 use nstyle::run::observers::{JsonlLog, Snapshots};
 use nstyle::run::{Job, Observer, Observers, StopReason};
+use nstyle::{image_io, output};
 use std::process::ExitCode;
 
 pub fn transfer(a: TransferArgs) -> Result<ExitCode> {
@@ -18,6 +18,8 @@ pub fn transfer(a: TransferArgs) -> Result<ExitCode> {
         }
     }
     let job = Job::new(spec)?;
+    let plan = job.plan();
+    output::check_room(&out, plan.width, plan.height, a.sixteen_bit)?;
     let weights = a.model.weights()?;
     let mut progress = TerminalProgress::new(a.quiet);
     let mut ctrl_c = CtrlC::install(a.quiet);
@@ -33,13 +35,14 @@ pub fn transfer(a: TransferArgs) -> Result<ExitCode> {
         observers.push(s);
     }
     let result = job.run(&weights, &mut Observers(observers))?;
+    // The picture first: a failed snapshot or log must not cost the result.
+    output::save_or_rescue(&out, &image_io::from_network(&result.image), a.sixteen_bit)?;
     if let Some(s) = snapshots {
         s.finish()?;
     }
     if let Some(l) = log {
         l.finish()?;
     }
-    image_io::save_image(&out, &image_io::from_network(&result.image), a.sixteen_bit)?;
     let s = &result.summary;
     let interrupted = s.stop == StopReason::Interrupted;
     if !a.quiet {

@@ -159,11 +159,6 @@ impl GaussianMmd {
         Ok((l, s2))
     }
 
-    /// Pairs the next evaluation will use, drawn with `rng`.
-    pub fn resample_for(&mut self, m_f: usize, rng: &mut ChaCha8Rng) {
-        self.draw(m_f, rng);
-    }
-
     fn compute(&self, f: &FeatureMap, want_grad: bool) -> Result<(f64, Option<FeatureMap>, f64)> {
         check_channels("mmd-gaussian", f, self.channels)?;
         if f.positions() != self.generated_positions || self.pairs.is_empty() {

@@ -90,11 +90,6 @@ impl GaussianW2Loss {
             channels: n,
         }
     }
-
-    /// `C_S^{1/2}` (N x N, row-major).
-    pub fn style_root(&self) -> &[f64] {
-        &self.root
-    }
 }
 
 impl LayerLoss for GaussianW2Loss {
