@@ -210,6 +210,10 @@ pub struct TransferArgs {
     /// Save the current image every N iterations (OUT_iterN.ext).
     #[arg(long, value_name = "N")]
     pub save_every: Option<usize>,
+    /// Continue a stopped run of the same job from its checkpoint (OUT.checkpoint/, written
+    /// at every stage end, snapshot and stop; removed when a run completes).
+    #[arg(long)]
+    pub resume: bool,
     /// Write 16 bits per channel (PNG or TIFF output).
     #[arg(long = "16bit")]
     pub sixteen_bit: bool,

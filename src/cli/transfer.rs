@@ -4,9 +4,11 @@
 use super::args::TransferArgs;
 use super::progress::{beta_primes, per_group, CtrlC, TerminalProgress};
 use anyhow::Result;
+use nstyle::run::checkpoint::{self, Checkpointer};
 use nstyle::run::observers::{JsonlLog, Snapshots};
-use nstyle::run::{Job, Observer, Observers, StopReason};
+use nstyle::run::{Job, JobSpec, Observer, Observers, Plan, StopReason};
 use nstyle::{image_io, output};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 pub fn transfer(a: TransferArgs) -> Result<ExitCode> {
@@ -17,7 +19,7 @@ pub fn transfer(a: TransferArgs) -> Result<ExitCode> {
             eprintln!("note: {n}");
         }
     }
-    let job = Job::new(spec)?;
+    let (job, checkpoint_dir, fingerprint) = plan_with_checkpoint(spec, &out, a.resume, a.quiet)?;
     let plan = job.plan();
     output::check_room(&out, plan.width, plan.height, a.sixteen_bit)?;
     let weights = a.model.weights()?;
@@ -27,7 +29,8 @@ pub fn transfer(a: TransferArgs) -> Result<ExitCode> {
     let mut snapshots = a
         .save_every
         .map(|_| Snapshots::new(&out, a.sixteen_bit, job.plan().stages.len() > 1));
-    let mut observers: Vec<&mut dyn Observer> = vec![&mut progress, &mut ctrl_c];
+    let mut checkpoints = Checkpointer::new(&checkpoint_dir, fingerprint);
+    let mut observers: Vec<&mut dyn Observer> = vec![&mut progress, &mut ctrl_c, &mut checkpoints];
     if let Some(l) = &mut log {
         observers.push(l);
     }
@@ -43,6 +46,7 @@ pub fn transfer(a: TransferArgs) -> Result<ExitCode> {
     if let Some(l) = log {
         l.finish()?;
     }
+    checkpoints.finish()?;
     let s = &result.summary;
     let interrupted = s.stop == StopReason::Interrupted;
     if !a.quiet {
@@ -59,16 +63,52 @@ pub fn transfer(a: TransferArgs) -> Result<ExitCode> {
             out.display()
         );
     }
-    if interrupted && a.quiet {
+    if interrupted {
         // Even a quiet run says where a stopped run's work went.
         eprintln!(
-            "interrupted: the current image was written to {}",
+            "interrupted: the current image was written to {}; to continue, rerun the same command with --resume",
             out.display()
         );
+    } else {
+        // Nothing is left to resume.
+        let _ = std::fs::remove_dir_all(&checkpoint_dir);
     }
     Ok(if interrupted {
         ExitCode::from(130)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Plans the job; with `resume`, continues from the checkpoint beside `out` if there is
+/// one. Returns the job, its checkpoint directory and its fingerprint.
+fn plan_with_checkpoint(
+    mut spec: JobSpec,
+    out: &Path,
+    resume: bool,
+    quiet: bool,
+) -> Result<(Job, PathBuf, String)> {
+    let stem = out
+        .file_stem()
+        .map_or("out".into(), |s| s.to_string_lossy());
+    let dir = out.with_file_name(format!("{stem}.checkpoint"));
+    let fingerprint = checkpoint::fingerprint(&spec, &Plan::new(&spec)?);
+    if resume {
+        match checkpoint::load(&dir, &fingerprint)? {
+            Some(r) => {
+                if !quiet {
+                    eprintln!(
+                        "note: resuming at stage {} after {} iterations from {}",
+                        r.stage,
+                        r.iterations_done,
+                        dir.display()
+                    );
+                }
+                spec.resume = Some(r);
+            }
+            None if !quiet => eprintln!("note: no checkpoint in {}; starting anew", dir.display()),
+            None => {}
+        }
+    }
+    Ok((Job::new(spec)?, dir, fingerprint))
 }

@@ -25,6 +25,7 @@ pub enum Event {
         width: usize,
         height: usize,
     },
+    /// A stage ended; the observer is handed its image.
     StageFinished(Summary),
     /// The run ended by its own rule (converged, iteration cap, stalled).
     Finished(Summary),
@@ -101,6 +102,8 @@ impl std::fmt::Display for StopReason {
 /// How a stage or a whole job ended.
 #[derive(Clone, Debug, Serialize)]
 pub struct Summary {
+    /// The stage this summarises (1-based; the last one run for a whole job).
+    pub stage: usize,
     pub width: usize,
     pub height: usize,
     /// Iterations and evaluations (summed over the stages for a whole job).

@@ -2,6 +2,7 @@
 //! with its [`Plan`]; [`Job::run`] builds the network, runs the stages with an observer,
 //! and returns the image and a summary.
 
+use super::checkpoint::Resume;
 use super::events::{Event, Observer, StageInfo, StopReason, Summary};
 use super::plan::Plan;
 use super::spec::{InitSpec, JobSpec};
@@ -36,6 +37,18 @@ impl Job {
             return Err(Error::invalid("save-every", "must be at least 1"));
         }
         let plan = Plan::new(&spec)?;
+        if let Some(r) = &spec.resume {
+            if r.stage == 0 || r.stage > plan.stages.len() {
+                return Err(Error::invalid(
+                    "resume",
+                    format!(
+                        "finds a checkpoint of stage {} of a {}-stage job",
+                        r.stage,
+                        plan.stages.len()
+                    ),
+                ));
+            }
+        }
         Ok(Job { spec, plan })
     }
 
@@ -80,8 +93,31 @@ impl Job {
         let stages = self.plan.stages.len();
         let mut previous: Option<Stylized> = None;
         let (mut iterations, mut evaluations) = (0, 0);
+        let resume = self.spec.resume.as_ref();
         for (k, stage) in self.plan.stages.iter().enumerate() {
             let (w, h) = (stage.width as u32, stage.height as u32);
+            // A resumed job skips the stages its checkpoint finished.
+            let mut max_iterations = stage.max_iterations;
+            let mut stage_init = match (&previous, &init) {
+                (Some(p), _) => Init::Image(upscale(&p.image, w, h)),
+                (None, Init::Image(img)) => Init::Image(upscale(img, w, h)),
+                (None, other) => other.clone(),
+            };
+            if let Some(r) = resume.filter(|r| r.stage == k + 1) {
+                if (r.image.width, r.image.height) != (stage.width, stage.height) {
+                    return Err(Error::Shape(
+                        "the checkpoint's image is not at its stage's size".into(),
+                    ));
+                }
+                max_iterations = max_iterations.saturating_sub(r.iterations_done);
+                if r.stage_done || max_iterations == 0 {
+                    previous = Some(resumed(r, stage, k + 1));
+                    continue;
+                }
+                stage_init = Init::Image(r.image.clone());
+            } else if resume.is_some_and(|r| r.stage > k + 1) {
+                continue;
+            }
             let style = to_input(&resize(
                 &self.spec.style,
                 stage.style_width as u32,
@@ -92,18 +128,13 @@ impl Job {
                 .content
                 .as_ref()
                 .map(|c| to_input(&resize(c, w, h)));
-            cfg.iterations = stage.max_iterations;
-            let stage_init = match (&previous, &init) {
-                (Some(p), _) => Init::Image(upscale(&p.image, w, h)),
-                (None, Init::Image(img)) => Init::Image(upscale(img, w, h)),
-                (None, other) => other.clone(),
-            };
+            cfg.iterations = max_iterations;
             let info = StageInfo {
                 stage: k + 1,
                 stages,
                 width: stage.width,
                 height: stage.height,
-                max_iterations: stage.max_iterations,
+                max_iterations,
             };
             let _ = observer.on_event(&Event::StageStarted(info), None);
             let ctx = StageContext {
@@ -122,7 +153,8 @@ impl Job {
             )?;
             iterations += result.summary.iterations;
             evaluations += result.summary.evaluations;
-            let _ = observer.on_event(&Event::StageFinished(result.summary.clone()), None);
+            let finished = Event::StageFinished(result.summary.clone());
+            let _ = observer.on_event(&finished, Some(&result.image));
             let stopped = result.summary.stop == StopReason::Interrupted;
             previous = Some(result);
             if stopped {
@@ -142,6 +174,25 @@ impl Job {
             ..summary
         };
         Ok(Outcome { image, summary })
+    }
+}
+
+/// A stage its checkpoint finished, as if it had just run (no iterations in this process).
+fn resumed(r: &Resume, stage: &super::plan::StagePlan, number: usize) -> Stylized {
+    Stylized {
+        image: r.image.clone(),
+        summary: Summary {
+            stage: number,
+            width: stage.width,
+            height: stage.height,
+            iterations: 0,
+            evaluations: 0,
+            stop: StopReason::Converged,
+            losses: Default::default(),
+            beta_primes: Vec::new(),
+            scale: 1.0,
+            elapsed_s: 0.0,
+        },
     }
 }
 

@@ -2,6 +2,7 @@
 //! ([`Plan`]: sizes, stages, memory) into a [`Job`], which runs the stages
 //! ([`stage::optimize`]) and tells an [`Observer`] what happens ([`Event`]).
 
+pub mod checkpoint;
 pub mod events;
 pub mod job;
 pub mod memory;

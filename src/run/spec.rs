@@ -1,6 +1,7 @@
 //! The description of a job that every front end builds: decoded images and options. The
 //! CLI fills it from its arguments, the web server from a form, Python from keywords.
 
+use super::checkpoint::Resume;
 use crate::backend::Backend;
 use crate::config::StyleConfig;
 use image::Rgb32FImage;
@@ -51,6 +52,8 @@ pub struct JobSpec {
     /// Emit a snapshot event every this many iterations.
     pub snapshot_every: Option<usize>,
     pub config: StyleConfig,
+    /// Continue a stopped run from its checkpoint ([`super::checkpoint`]).
+    pub resume: Option<Resume>,
 }
 
 impl JobSpec {
@@ -70,6 +73,7 @@ impl JobSpec {
             backend,
             snapshot_every: None,
             config: StyleConfig::default(),
+            resume: None,
         }
     }
 }

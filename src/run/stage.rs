@@ -132,6 +132,7 @@ pub fn optimize(
         obj.evaluate(&x.data)?;
     }
     let summary = Summary {
+        stage: ctx.info.stage,
         width: w,
         height: h,
         iterations,
