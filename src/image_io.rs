@@ -274,7 +274,13 @@ pub fn write_npy(path: &Path, shape: &[usize], data: &[f32]) -> Result<()> {
 /// Reads a C-order float32 or float64 `.npy` array as f32 with its shape.
 pub fn read_npy(path: &Path) -> Result<(Vec<usize>, Vec<f32>)> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let npy = npyz::NpyFile::new(&bytes[..])
+    parse_npy(&bytes, path)
+}
+
+/// [`read_npy`] on bytes in memory; `path` only labels messages. The header's shape is
+/// checked against the data actually present before anything is allocated.
+pub fn parse_npy(bytes: &[u8], path: &Path) -> Result<(Vec<usize>, Vec<f32>)> {
+    let npy = npyz::NpyFile::new(bytes)
         .map_err(|e| Error::image(path, format!("not a valid .npy file: {e}")))?;
     if npy.order() != npyz::Order::C {
         return Err(Error::image(path, ".npy array must be in C order"));
@@ -284,6 +290,17 @@ pub fn read_npy(path: &Path) -> Result<(Vec<usize>, Vec<f32>)> {
         npyz::DType::Plain(t) if t.type_char() == npyz::TypeChar::Float => t.size_field(),
         _ => 0,
     };
+    let fits = shape
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .and_then(|n| n.checked_mul(float_size.max(1) as usize))
+        .is_some_and(|b| b <= bytes.len());
+    if !fits {
+        return Err(Error::image(
+            path,
+            ".npy file is truncated or its shape is impossible",
+        ));
+    }
     let data: Vec<f32> = match float_size {
         4 => npy.into_vec::<f32>(),
         // float64 is read exactly and rounded once (the engine computes in f32).
