@@ -135,7 +135,6 @@ function showJob(id) {
   job.source = src;
   src.onmessage = m => { if (state.job === job) onEvent(job, JSON.parse(m.data)); };
   src.addEventListener("end", () => src.close());
-  refreshPreview();
 }
 
 function onEvent(job, e) {

@@ -62,12 +62,15 @@ pub fn schema() -> Value {
             .map(|v| v.get_name().to_string())
             .collect();
         let mut choices = choices;
+        let mut help = a.get_help().map(|h| h.to_string()).unwrap_or_default();
         if name == "init" {
+            // The server reads no files.
             choices = vec!["noise".into(), "content".into()];
+            help = "Start from: noise (seeded white noise) or the content image".into();
         }
         Some(json!({
             "name": name,
-            "help": a.get_help().map(|h| h.to_string()).unwrap_or_default(),
+            "help": help,
             "default": default.first(),
             "value_name": a.get_value_names().and_then(|v| v.first()).map(|v| v.to_string()),
             "choices": choices,
