@@ -45,7 +45,14 @@ pub fn bind(addr: &str, allow_remote: bool) -> Result<TcpListener> {
 pub fn accept_loop(listener: TcpListener, app: Arc<App>) {
     let open = app.open.clone();
     for stream in listener.incoming() {
-        let Ok(mut stream) = stream else { continue };
+        let mut stream = match stream {
+            Ok(s) => s,
+            Err(_) => {
+                // Out of file descriptors, most likely: let connections end.
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            }
+        };
         if open.load(Ordering::SeqCst) >= app.limits.max_connections {
             refuse(
                 &mut stream,
@@ -53,6 +60,10 @@ pub fn accept_loop(listener: TcpListener, app: Arc<App>) {
             );
             continue;
         }
+        // To answer on if no thread can be started for it.
+        let Ok(mut spare) = stream.try_clone() else {
+            continue;
+        };
         open.fetch_add(1, Ordering::SeqCst);
         let slot = Slot(open.clone());
         let app = app.clone();
@@ -64,7 +75,7 @@ pub fn accept_loop(listener: TcpListener, app: Arc<App>) {
             });
         if spawned.is_err() {
             // The closure (and its slot) is dropped: the count is right again.
-            continue;
+            refuse(&mut spare, "the server is out of threads; retry");
         }
     }
 }
