@@ -18,11 +18,22 @@ pub struct LoadedImage {
     pub notes: Vec<String>,
 }
 
+/// Largest allocation a decoder may make, in bytes.
+pub const MAX_DECODE_BYTES: u64 = 4 << 30;
+
 /// Decodes any supported image (PNG, JPEG, WebP, TIFF, BMP), applying EXIF orientation.
 /// Refuses zero-size images and images above [`MAX_INPUT_PIXELS`] before allocating.
 pub fn load_image(path: &Path) -> Result<LoadedImage> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let mut reader = ImageReader::new(std::io::Cursor::new(&bytes[..]))
+    decode_image(&bytes, path)
+}
+
+/// [`load_image`] for bytes already in memory (an upload): the format is recognised from
+/// the content, never from a name, with the same limits. `name` only labels messages.
+/// An image above [`MAX_INPUT_PIXELS`] is [`Error::TooLarge`].
+pub fn decode_image(bytes: &[u8], name: &Path) -> Result<LoadedImage> {
+    let path = name;
+    let mut reader = ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| Error::io(path, e))?;
     match reader.format() {
@@ -34,7 +45,7 @@ pub fn load_image(path: &Path) -> Result<LoadedImage> {
         }
         // JPEG decoders fill a cut-off file with grey instead of failing: insist on the
         // end-of-image marker (trailing padding after it is allowed).
-        Some(image::ImageFormat::Jpeg) if !has_jpeg_end_marker(&bytes) => {
+        Some(image::ImageFormat::Jpeg) if !has_jpeg_end_marker(bytes) => {
             return Err(Error::image(
                 path,
                 "truncated JPEG (no end-of-image marker)",
@@ -43,7 +54,7 @@ pub fn load_image(path: &Path) -> Result<LoadedImage> {
         _ => {}
     }
     let mut limits = image::Limits::default();
-    limits.max_alloc = Some(4 << 30);
+    limits.max_alloc = Some(MAX_DECODE_BYTES);
     reader.limits(limits);
     let mut decoder = reader
         .into_decoder()
@@ -53,13 +64,11 @@ pub fn load_image(path: &Path) -> Result<LoadedImage> {
         return Err(Error::image(path, format!("image has zero size ({w}x{h})")));
     }
     if (w as u64) * (h as u64) > MAX_INPUT_PIXELS {
-        return Err(Error::image(
-            path,
-            format!(
-                "image is {w}x{h} = {} pixels, above the limit of {MAX_INPUT_PIXELS}",
-                w as u64 * h as u64
-            ),
-        ));
+        return Err(Error::TooLarge(format!(
+            "{}: image is {w}x{h} = {} pixels, above the limit of {MAX_INPUT_PIXELS}",
+            path.display(),
+            w as u64 * h as u64
+        )));
     }
     let orientation = decoder
         .orientation()
@@ -224,24 +233,34 @@ pub fn write_atomically(
 /// Saves an image by extension (PNG, JPEG quality 95, TIFF), 8- or 16-bit, atomically.
 pub fn save_image(path: &Path, img: &Rgb32FImage, sixteen_bit: bool) -> Result<()> {
     let fmt = check_output_path(path, sixteen_bit)?;
+    let bytes = encode_image(img, fmt, sixteen_bit)
+        .map_err(|e| Error::image(path, format!("cannot encode image: {e}")))?;
+    write_atomically(path, |w| w.write_all(&bytes))
+}
+
+/// The bytes [`save_image`] writes: PNG, JPEG (quality 95, 8-bit only) or TIFF, 8- or
+/// 16-bit per channel.
+pub fn encode_image(
+    img: &Rgb32FImage,
+    fmt: OutputFormat,
+    sixteen_bit: bool,
+) -> std::result::Result<Vec<u8>, image::ImageError> {
     let dynamic = DynamicImage::ImageRgb32F(img.clone());
-    let encoded: DynamicImage = if sixteen_bit {
+    let encoded: DynamicImage = if sixteen_bit && fmt != OutputFormat::Jpeg {
         DynamicImage::ImageRgb16(dynamic.to_rgb16())
     } else {
         DynamicImage::ImageRgb8(dynamic.to_rgb8())
     };
     let mut bytes = std::io::Cursor::new(Vec::new());
-    let result = match fmt {
+    match fmt {
         OutputFormat::Png => encoded.write_to(&mut bytes, image::ImageFormat::Png),
         OutputFormat::Tiff => encoded.write_to(&mut bytes, image::ImageFormat::Tiff),
         OutputFormat::Jpeg => {
             let enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 95);
             encoded.write_with_encoder(enc)
         }
-    };
-    result.map_err(|e| Error::image(path, format!("cannot encode image: {e}")))?;
-    let bytes = bytes.into_inner();
-    write_atomically(path, |w| w.write_all(&bytes))
+    }?;
+    Ok(bytes.into_inner())
 }
 
 /// Writes a float32 `.npy` array of the given shape, atomically.

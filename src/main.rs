@@ -1,6 +1,8 @@
 //! The `nstyle` command: thin glue over the library (parse, run, report, exit code).
 
 mod cli;
+#[cfg(feature = "web")]
+mod web;
 
 use std::process::ExitCode;
 

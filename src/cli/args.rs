@@ -50,6 +50,9 @@ pub enum Command {
     Losses(Box<LossesArgs>),
     /// Time one iteration (forward + input gradient, Gram + content losses) per size.
     Bench(BenchArgs),
+    /// A local web app: pick a photo and a painting, watch the run, download the result.
+    #[cfg(feature = "web")]
+    Serve(ServeArgs),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -226,8 +229,44 @@ pub struct TransferArgs {
     /// Refuse to start if the estimated memory exceeds this many GiB (default: available memory).
     #[arg(long, value_name = "GIB")]
     pub max_memory: Option<f64>,
+    /// Watch the run in a browser at ADDR (default 127.0.0.1:8080, this computer only);
+    /// stopping it there is Ctrl-C.
+    #[cfg(feature = "web")]
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:8080")]
+    pub web: Option<String>,
+    /// Let --web listen on an address other computers can reach.
+    #[cfg(feature = "web")]
+    #[arg(long, requires = "web")]
+    pub allow_remote: bool,
     #[command(flatten)]
     pub model: ModelArgs,
+}
+
+/// `nstyle serve`: the web app's address, data and limits.
+#[cfg(feature = "web")]
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on; loopback (this computer only) unless --allow-remote.
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    pub addr: String,
+    /// Keep results and their settings in DIR (created if missing), so they survive a restart.
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Listen on a non-loopback address: anyone who reaches it can run and stop jobs.
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// Largest upload, MiB (images are also limited to 100 megapixels, like files).
+    #[arg(long, default_value_t = 64, value_name = "MIB")]
+    pub max_upload_mib: u64,
+    /// Jobs that may wait behind the running one.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub max_queue: usize,
+    /// Open connections at most (each open page holds two).
+    #[arg(long, default_value_t = 32, value_name = "N")]
+    pub max_connections: usize,
+    /// VGG-19 weights (default: $NSTYLE_WEIGHTS, else the bundled copy).
+    #[arg(long, value_name = "FILE")]
+    pub weights: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -402,7 +441,21 @@ impl TransferArgs {
             "content" => InitSpec::Content,
             path => InitSpec::Image(decode(Path::new(path))?),
         };
-        let spec = JobSpec {
+        let spec = self.spec_for(config, backend, content, style, init);
+        Ok((spec, notes))
+    }
+
+    /// The job for these decoded images and these settings (shared by [`Self::job_spec`]
+    /// and the web server, whose images are uploads).
+    pub fn spec_for(
+        &self,
+        config: StyleConfig,
+        backend: Backend,
+        content: Option<image::Rgb32FImage>,
+        style: image::Rgb32FImage,
+        init: InitSpec,
+    ) -> JobSpec {
+        JobSpec {
             size: self.size,
             style_size: self.style_size,
             multiscale: match self.multiscale {
@@ -418,7 +471,6 @@ impl TransferArgs {
             snapshot_every: self.save_every,
             config,
             ..JobSpec::new(content, style, backend)
-        };
-        Ok((spec, notes))
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! The `nstyle` command's front end: arguments (`args`), one file per command, and the
 //! terminal's view of a run (`progress`). The library does the work.
 
-mod args;
+pub(crate) mod args;
 mod bench;
 mod losses;
 mod progress;
@@ -18,6 +18,8 @@ pub fn run() -> Result<ExitCode> {
     match cli.command {
         Some(Command::Losses(a)) => losses::losses(*a),
         Some(Command::Bench(a)) => bench::bench(a),
+        #[cfg(feature = "web")]
+        Some(Command::Serve(a)) => crate::web::serve(a),
         None => transfer::transfer(cli.transfer),
     }
 }

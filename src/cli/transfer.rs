@@ -37,7 +37,22 @@ pub fn transfer(a: TransferArgs) -> Result<ExitCode> {
     if let Some(s) = &mut snapshots {
         observers.push(s);
     }
-    let result = job.run(&weights, &mut Observers(observers))?;
+    #[cfg(feature = "web")]
+    let mut web = a
+        .web
+        .as_deref()
+        .map(|addr| crate::web::Watch::start(addr, a.allow_remote))
+        .transpose()?;
+    #[cfg(feature = "web")]
+    if let Some(w) = &mut web {
+        observers.push(w);
+    }
+    let result = job.run(&weights, &mut Observers(observers));
+    #[cfg(feature = "web")]
+    if let Some(w) = &web {
+        w.linger();
+    }
+    let result = result?;
     // The picture first: a failed snapshot or log must not cost the result.
     output::save_or_rescue(&out, &image_io::from_network(&result.image), a.sixteen_bit)?;
     if let Some(s) = snapshots {

@@ -1,0 +1,40 @@
+//! The entry points the fuzzers drive (`fuzz/`), one per kind of untrusted input, and that
+//! `tests/fuzz_corpus.rs` replays over the committed corpus: whatever the bytes, each must
+//! return (an error is fine), never panic, hang or exhaust memory.
+
+use std::path::Path;
+
+/// An image file in any format: decoding with the limits, EXIF orientation, conversion.
+pub fn image(data: &[u8]) {
+    let _ = crate::image_io::decode_image(data, Path::new("fuzz"));
+}
+
+/// A weights file: safetensors parsing, names, dtypes and shapes of every tensor.
+pub fn weights(data: &[u8]) {
+    let _ = crate::vgg::Vgg19Weights::from_bytes(data, "fuzz");
+}
+
+/// A `.npy` array (`losses --image`, `--swd-directions`).
+pub fn npy(data: &[u8]) {
+    let _ = crate::image_io::parse_npy(data, Path::new("fuzz.npy"));
+}
+
+/// Option strings: style-loss specs and fusions, layer lists with weights, layer and
+/// method names.
+pub fn options(data: &[u8]) {
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
+    let _ = s.parse::<crate::loss::StyleSpec>();
+    let _ = crate::loss::parse_layer_weights(s);
+    let _ = s.parse::<crate::vgg::Layer>();
+    let _ = s.parse::<crate::loss::Method>();
+}
+
+/// Every target by name, for the corpus replay.
+pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+    ("image", image),
+    ("weights", weights),
+    ("npy", npy),
+    ("options", options),
+];
