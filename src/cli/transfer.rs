@@ -18,7 +18,7 @@ pub fn transfer(a: TransferArgs) -> Result<ExitCode> {
         }
     }
     let job = Job::new(spec)?;
-    let weights = a.model.weights()?;
+    let weights = a.job.options().load_weights()?;
     let mut progress = TerminalProgress::new(a.quiet);
     let mut ctrl_c = CtrlC::install();
     let mut log = a.log.as_deref().map(JsonlLog::create).transpose()?;
