@@ -48,6 +48,9 @@ pub enum Command {
     Losses(Box<LossesArgs>),
     /// Time one iteration (forward + input gradient, Gram + content losses) per size.
     Bench(BenchArgs),
+    /// Run many transfers from a manifest (CSV or JSON lines) or two folders; idempotent
+    /// and shardable (--shard I/N, Kubernetes Indexed Jobs, Slurm arrays).
+    Batch(Box<BatchArgs>),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -276,6 +279,53 @@ pub struct LossesArgs {
     pub grad_out: Option<PathBuf>,
     #[command(flatten)]
     pub model: ModelArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct BatchArgs {
+    /// CSV with a header (content, style, output, and columns named like transfer options,
+    /// e.g. style_weight) or JSON lines with the same keys; paths relative to its folder.
+    #[arg(
+        value_name = "MANIFEST",
+        required_unless_present = "photos",
+        conflicts_with = "photos"
+    )]
+    pub manifest: Option<PathBuf>,
+    /// Instead of a manifest: every image in DIR with every painting in --paintings,
+    /// written to --out as PHOTO__PAINTING.png.
+    #[arg(long, value_name = "DIR", requires_all = ["paintings", "out"])]
+    pub photos: Option<PathBuf>,
+    /// Folder of paintings (with --photos).
+    #[arg(long, value_name = "DIR", requires = "photos")]
+    pub paintings: Option<PathBuf>,
+    /// Output folder (with --photos; created if missing).
+    #[arg(long, value_name = "DIR", requires = "photos")]
+    pub out: Option<PathBuf>,
+    /// The run's summary JSON (done, skipped, failed rows). Default: beside the manifest
+    /// (NAME.summary.json; NAME.shard-I-of-N.summary.json when sharded), or in --out.
+    #[arg(long, value_name = "FILE")]
+    pub summary: Option<PathBuf>,
+    /// Run only the rows whose index (0-based) mod N is I. Default: $JOB_COMPLETION_INDEX
+    /// of N = --shard-count or $NSTYLE_SHARD_COUNT (Kubernetes Indexed Job), or
+    /// $SLURM_ARRAY_TASK_ID of $SLURM_ARRAY_TASK_COUNT (Slurm array); else every row.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+    /// Number of shards when the index comes from $JOB_COMPLETION_INDEX (default:
+    /// $NSTYLE_SHARD_COUNT).
+    #[arg(long, value_name = "N")]
+    pub shard_count: Option<usize>,
+    /// Worker threads (default: one per core), so that several batches can share a machine.
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Write 16 bits per channel (PNG or TIFF outputs).
+    #[arg(long = "16bit")]
+    pub sixteen_bit: bool,
+    /// Print only errors.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Options for every row (a manifest column of the same name overrides them).
+    #[command(flatten)]
+    pub job: JobArgs,
 }
 
 #[derive(Args, Debug)]

@@ -2,6 +2,7 @@
 //! terminal's view of a run (`progress`). The library does the work.
 
 mod args;
+mod batch;
 mod bench;
 mod losses;
 mod progress;
@@ -18,6 +19,7 @@ pub fn run() -> Result<ExitCode> {
     match cli.command {
         Some(Command::Losses(a)) => losses::losses(*a),
         Some(Command::Bench(a)) => bench::bench(a),
+        Some(Command::Batch(a)) => batch::batch(*a),
         None => transfer::transfer(cli.transfer),
     }
 }

@@ -151,6 +151,11 @@ impl CtrlC {
         let _ = ctrlc::set_handler(move || f.store(true, Ordering::SeqCst));
         CtrlC(flag)
     }
+
+    /// Whether Ctrl-C was pressed since [`CtrlC::install`].
+    pub fn pressed(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
 }
 
 impl Observer for CtrlC {
