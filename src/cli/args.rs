@@ -21,6 +21,7 @@ Examples:
   nstyle photo.jpg painting.jpg -o out.png --style-loss bn --size 256 --iterations 200
   nstyle --style-only painting.jpg -o texture.png --size 256
   nstyle losses --content photo.jpg --style painting.jpg --image out.png --size 128
+  nstyle batch jobs.csv --size 256 --shard 0/4
   nstyle bench --sizes 256,512
 
 Style losses (--style-loss): {}
