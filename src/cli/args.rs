@@ -3,13 +3,11 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use nstyle::backend::Backend;
 use nstyle::engine::{ConvAlgorithm, Pooling};
 use nstyle::image_io::{self, LoadedImage};
-use nstyle::loss::{parse_layer_weights, LossOptions, Method, StyleSpec};
-use nstyle::optim::OptimizerKind;
-use nstyle::run::{InitSpec, JobSpec, Multiscale};
-use nstyle::{Layer, StyleConfig};
+use nstyle::loss::Method;
+use nstyle::run::options::{defaults, OptimizerChoice};
+use nstyle::run::{InitChoice, InitSpec, JobSpec, LossesOptions, Multiscale, TransferOptions};
 use std::path::{Path, PathBuf};
 
 /// `--help`'s closing text; the list of style losses comes from the registry.
@@ -23,6 +21,7 @@ Examples:
   nstyle photo.jpg painting.jpg -o out.png --style-loss bn --size 256 --iterations 200
   nstyle --style-only painting.jpg -o texture.png --size 256
   nstyle losses --content photo.jpg --style painting.jpg --image out.png --size 128
+  nstyle batch jobs.csv --size 256 --shard 0/4
   nstyle bench --sizes 256,512
 
 Style losses (--style-loss): {}
@@ -53,12 +52,24 @@ pub enum Command {
     /// A local web app: pick a photo and a painting, watch the run, download the result.
     #[cfg(feature = "web")]
     Serve(ServeArgs),
+    /// Run many transfers from a manifest (CSV or JSON lines) or two folders; idempotent
+    /// and shardable (--shard I/N, Kubernetes Indexed Jobs, Slurm arrays).
+    Batch(Box<BatchArgs>),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum OptimizerName {
     Lbfgs,
     Adam,
+}
+
+impl From<OptimizerName> for OptimizerChoice {
+    fn from(o: OptimizerName) -> Self {
+        match o {
+            OptimizerName::Lbfgs => OptimizerChoice::Lbfgs,
+            OptimizerName::Adam => OptimizerChoice::Adam,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -101,7 +112,15 @@ pub enum MultiscaleWhen {
     Off,
 }
 
-const DEFAULT_HISTORY: usize = 20;
+impl From<MultiscaleWhen> for Multiscale {
+    fn from(m: MultiscaleWhen) -> Self {
+        match m {
+            MultiscaleWhen::Auto => Multiscale::Auto,
+            MultiscaleWhen::On => Multiscale::On,
+            MultiscaleWhen::Off => Multiscale::Off,
+        }
+    }
+}
 
 /// Options shared by the commands that run the network.
 #[derive(Args, Debug, Clone)]
@@ -117,13 +136,13 @@ pub struct ModelArgs {
     #[arg(long, value_enum, value_name = "ALGORITHM")]
     pub conv: Option<ConvName>,
     /// c of the polynomial kernel (x^T y + c)^2 for mmd-poly (0 makes it the Gram loss x 4N^2).
-    #[arg(long, default_value_t = 0.0, value_name = "C")]
+    #[arg(long, default_value_t = defaults::POLY_C, value_name = "C")]
     pub poly_c: f64,
     /// Directions per layer for sliced-wasserstein (default: the layer's channel count).
     #[arg(long, value_name = "K")]
     pub swd_projections: Option<usize>,
     /// Seed for the noise image and the Gaussian kernel's random pairing.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = defaults::SEED)]
     pub seed: u64,
 }
 
@@ -131,14 +150,10 @@ pub struct ModelArgs {
 #[derive(Args, Debug, Clone)]
 pub struct LayerArgs {
     /// Style layers with optional weights w_l, e.g. relu1_1,relu2_1:0.5 (`losses`: names only).
-    #[arg(
-        long,
-        default_value = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1",
-        value_name = "LAYERS"
-    )]
+    #[arg(long, default_value = defaults::STYLE_LAYERS, value_name = "LAYERS")]
     pub style_layers: String,
     /// Content layer.
-    #[arg(long, default_value = "relu4_2", value_name = "LAYER")]
+    #[arg(long, default_value = defaults::CONTENT_LAYER, value_name = "LAYER")]
     pub content_layer: String,
 }
 
@@ -153,63 +168,8 @@ pub struct TransferArgs {
     /// Style reconstruction / texture synthesis: one STYLE image, no content (alpha = 0).
     #[arg(long)]
     pub style_only: bool,
-    /// Style loss: one method or a fusion, e.g. gram, bn, mmd-linear:0.5,mmd-gaussian:0.5.
-    #[arg(long, default_value = "gram", value_name = "SPEC")]
-    pub style_loss: String,
-    /// gamma, the balance factor: 0.1 keeps the content, 10 is mostly style.
-    #[arg(long, default_value_t = 5.0, value_name = "GAMMA")]
-    pub style_weight: f64,
-    /// Weight of total variation (neighbouring-pixel differences, squared), balanced like a
-    /// style method (relative to the content gradient at the probe); 0 turns it off.
-    #[arg(long, default_value_t = 0.0, value_name = "W")]
-    pub tv_weight: f64,
-    /// alpha, the content loss weight.
-    #[arg(long, default_value_t = 1.0, value_name = "ALPHA")]
-    pub content_weight: f64,
-    /// beta' by hand per method (METHOD:V,...); by default chosen so that style and content
-    /// gradients have the same size at a noise image.
-    #[arg(long, value_name = "SPEC")]
-    pub beta_prime: Option<String>,
     #[command(flatten)]
-    pub layers: LayerArgs,
-    /// Long edge of the output in pixels (the content image is resized to it).
-    #[arg(long, default_value_t = 512, value_name = "PX")]
-    pub size: u32,
-    /// Long edge of the style image (default: --size).
-    #[arg(long, value_name = "PX")]
-    pub style_size: Option<u32>,
-    /// Maximum number of optimiser iterations (of the first stage when multi-scale).
-    #[arg(long, default_value_t = 500, value_name = "N")]
-    pub iterations: usize,
-    /// Coarse-to-fine: optimise from --start-size up to --size, x1.41 per stage. auto: on
-    /// when --size is above 512.
-    #[arg(long, value_enum, default_value = "auto", value_name = "WHEN")]
-    pub multiscale: MultiscaleWhen,
-    /// Long edge of the first multi-scale stage.
-    #[arg(long, default_value_t = 256, value_name = "PX")]
-    pub start_size: u32,
-    /// Maximum iterations of each multi-scale stage after the first.
-    #[arg(long, default_value_t = 100, value_name = "N")]
-    pub stage_iterations: usize,
-    /// Stop when |x_t - x_{t-1}| / |x_t| falls below this (the paper's 0.005; 0 disables).
-    #[arg(long, default_value_t = 0.005)]
-    pub tol: f64,
-    /// Optimiser.
-    #[arg(long, value_enum, default_value = "lbfgs")]
-    pub optimizer: OptimizerName,
-    /// Adam's learning rate, in pixel units (0..255).
-    #[arg(long, default_value_t = 5.0)]
-    pub lr: f64,
-    /// L-BFGS history (correction pairs kept). Default 20, lowered (to 5 at least) when a
-    /// large image would not fit in memory otherwise.
-    #[arg(long, value_name = "N")]
-    pub history: Option<usize>,
-    /// Start from: noise (seeded white noise), content, or an image file.
-    #[arg(long, default_value = "noise", value_name = "noise|content|FILE")]
-    pub init: String,
-    /// Multiplier of the Gaussian kernel's bandwidth sigma^2 (mean squared distance of the sampled pairs).
-    #[arg(long, default_value_t = 1.0, value_name = "K")]
-    pub gaussian_sigma2_scale: f64,
+    pub job: JobArgs,
     /// Save the current image every N iterations (OUT_iterN.ext).
     #[arg(long, value_name = "N")]
     pub save_every: Option<usize>,
@@ -226,9 +186,6 @@ pub struct TransferArgs {
     /// Print only errors.
     #[arg(short, long)]
     pub quiet: bool,
-    /// Refuse to start if the estimated memory exceeds this many GiB (default: available memory).
-    #[arg(long, value_name = "GIB")]
-    pub max_memory: Option<f64>,
     /// Watch the run in a browser at ADDR (default 127.0.0.1:8080, this computer only);
     /// stopping it there is Ctrl-C.
     #[cfg(feature = "web")]
@@ -238,6 +195,72 @@ pub struct TransferArgs {
     #[cfg(feature = "web")]
     #[arg(long, requires = "web")]
     pub allow_remote: bool,
+}
+
+/// The options of one transfer (shared by the transfer and `batch`): the library's
+/// [`TransferOptions`], with its names and defaults.
+#[derive(Args, Debug, Clone)]
+pub struct JobArgs {
+    /// Style loss: one method or a fusion, e.g. gram, bn, mmd-linear:0.5,mmd-gaussian:0.5.
+    #[arg(long, default_value = defaults::STYLE_LOSS, value_name = "SPEC")]
+    pub style_loss: String,
+    /// gamma, the balance factor: 0.1 keeps the content, 10 is mostly style.
+    #[arg(long, default_value_t = defaults::STYLE_WEIGHT, value_name = "GAMMA")]
+    pub style_weight: f64,
+    /// Weight of total variation (neighbouring-pixel differences, squared), balanced like a
+    /// style method (relative to the content gradient at the probe); 0 turns it off.
+    #[arg(long, default_value_t = defaults::TV_WEIGHT, value_name = "W")]
+    pub tv_weight: f64,
+    /// alpha, the content loss weight.
+    #[arg(long, default_value_t = defaults::CONTENT_WEIGHT, value_name = "ALPHA")]
+    pub content_weight: f64,
+    /// beta' by hand per method (METHOD:V,...); by default chosen so that style and content
+    /// gradients have the same size at a noise image.
+    #[arg(long, value_name = "SPEC")]
+    pub beta_prime: Option<String>,
+    #[command(flatten)]
+    pub layers: LayerArgs,
+    /// Long edge of the output in pixels (the content image is resized to it).
+    #[arg(long, default_value_t = defaults::SIZE, value_name = "PX")]
+    pub size: u32,
+    /// Long edge of the style image (default: --size).
+    #[arg(long, value_name = "PX")]
+    pub style_size: Option<u32>,
+    /// Maximum number of optimiser iterations (of the first stage when multi-scale).
+    #[arg(long, default_value_t = defaults::ITERATIONS, value_name = "N")]
+    pub iterations: usize,
+    /// Coarse-to-fine: optimise from --start-size up to --size, x1.41 per stage. auto: on
+    /// when --size is above 512.
+    #[arg(long, value_enum, default_value = "auto", value_name = "WHEN")]
+    pub multiscale: MultiscaleWhen,
+    /// Long edge of the first multi-scale stage.
+    #[arg(long, default_value_t = defaults::START_SIZE, value_name = "PX")]
+    pub start_size: u32,
+    /// Maximum iterations of each multi-scale stage after the first.
+    #[arg(long, default_value_t = defaults::STAGE_ITERATIONS, value_name = "N")]
+    pub stage_iterations: usize,
+    /// Stop when |x_t - x_{t-1}| / |x_t| falls below this (the paper's 0.005; 0 disables).
+    #[arg(long, default_value_t = defaults::TOL)]
+    pub tol: f64,
+    /// Optimiser.
+    #[arg(long, value_enum, default_value = "lbfgs")]
+    pub optimizer: OptimizerName,
+    /// Adam's learning rate, in pixel units (0..255).
+    #[arg(long, default_value_t = defaults::LR)]
+    pub lr: f64,
+    /// L-BFGS history (correction pairs kept). Default 20, lowered (to 5 at least) when a
+    /// large image would not fit in memory otherwise.
+    #[arg(long, value_name = "N")]
+    pub history: Option<usize>,
+    /// Start from: noise (seeded white noise), content, or an image file.
+    #[arg(long, default_value = defaults::INIT, value_name = "noise|content|FILE")]
+    pub init: String,
+    /// Multiplier of the Gaussian kernel's bandwidth sigma^2 (mean squared distance of the sampled pairs).
+    #[arg(long, default_value_t = defaults::GAUSSIAN_SIGMA2_SCALE, value_name = "K")]
+    pub gaussian_sigma2_scale: f64,
+    /// Refuse to start if the estimated memory exceeds this many GiB (default: available memory).
+    #[arg(long, value_name = "GIB")]
+    pub max_memory: Option<f64>,
     #[command(flatten)]
     pub model: ModelArgs,
 }
@@ -303,6 +326,53 @@ pub struct LossesArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct BatchArgs {
+    /// CSV with a header (content, style, output, and columns named like transfer options,
+    /// e.g. style_weight) or JSON lines with the same keys; paths relative to its folder.
+    #[arg(
+        value_name = "MANIFEST",
+        required_unless_present = "photos",
+        conflicts_with = "photos"
+    )]
+    pub manifest: Option<PathBuf>,
+    /// Instead of a manifest: every image in DIR with every painting in --paintings,
+    /// written to --out as PHOTO__PAINTING.png.
+    #[arg(long, value_name = "DIR", requires_all = ["paintings", "out"])]
+    pub photos: Option<PathBuf>,
+    /// Folder of paintings (with --photos).
+    #[arg(long, value_name = "DIR", requires = "photos")]
+    pub paintings: Option<PathBuf>,
+    /// Output folder (with --photos; created if missing).
+    #[arg(long, value_name = "DIR", requires = "photos")]
+    pub out: Option<PathBuf>,
+    /// The run's summary JSON (done, skipped, failed rows). Default: beside the manifest
+    /// (NAME.summary.json; NAME.shard-I-of-N.summary.json when sharded), or in --out.
+    #[arg(long, value_name = "FILE")]
+    pub summary: Option<PathBuf>,
+    /// Run only the rows whose index (0-based) mod N is I. Default: $JOB_COMPLETION_INDEX
+    /// of N = --shard-count or $NSTYLE_SHARD_COUNT (Kubernetes Indexed Job), or
+    /// $SLURM_ARRAY_TASK_ID of $SLURM_ARRAY_TASK_COUNT (Slurm array); else every row.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+    /// Number of shards when the index comes from $JOB_COMPLETION_INDEX (default:
+    /// $NSTYLE_SHARD_COUNT).
+    #[arg(long, value_name = "N")]
+    pub shard_count: Option<usize>,
+    /// Worker threads (default: one per core), so that several batches can share a machine.
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Write 16 bits per channel (PNG or TIFF outputs).
+    #[arg(long = "16bit")]
+    pub sixteen_bit: bool,
+    /// Print only errors.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Options for every row (a manifest column of the same name overrides them).
+    #[command(flatten)]
+    pub job: JobArgs,
+}
+
+#[derive(Args, Debug)]
 pub struct BenchArgs {
     /// Square image sizes to time.
     #[arg(long, default_value = "256,512,1024", value_delimiter = ',')]
@@ -327,39 +397,63 @@ pub struct BenchArgs {
     pub conv: Option<ConvName>,
 }
 
-impl ModelArgs {
-    /// The backend, with `--conv` or `default`; refused where the CPU lacks what it needs.
-    pub fn backend(&self, default: ConvAlgorithm) -> Result<Backend> {
-        let conv = self.conv.map_or(default, Into::into);
-        Ok(Backend::cpu(self.pooling.into(), conv)?)
-    }
-
-    /// `--weights`, else $NSTYLE_WEIGHTS, else the bundled copy.
-    pub fn weights(&self) -> Result<nstyle::Vgg19Weights> {
-        Ok(nstyle::Vgg19Weights::resolve(self.weights.as_deref())?)
-    }
-}
-
 /// A decoded input image; its conversion notes are for the user.
 pub fn load(path: &Path) -> Result<LoadedImage> {
     Ok(image_io::load_image(path)?)
 }
 
-/// `METHOD:V,...`
-fn parse_beta_prime(s: &str) -> Result<Vec<(Method, f64)>> {
-    s.split(',')
-        .filter(|p| !p.trim().is_empty())
-        .map(|p| {
-            let (m, v) = p
-                .split_once(':')
-                .with_context(|| format!("--beta-prime entry '{p}' must be METHOD:VALUE"))?;
-            let v: f64 = v
-                .trim()
-                .parse()
-                .with_context(|| format!("--beta-prime value '{v}' is not a number"))?;
-            Ok((m.parse::<Method>()?, v))
-        })
-        .collect()
+impl JobArgs {
+    /// The library's options, as given on the command line.
+    pub fn options(&self) -> TransferOptions {
+        TransferOptions {
+            style_loss: self.style_loss.clone(),
+            style_weight: self.style_weight,
+            tv_weight: self.tv_weight,
+            content_weight: self.content_weight,
+            beta_prime: self.beta_prime.clone(),
+            style_layers: self.layers.style_layers.clone(),
+            content_layer: self.layers.content_layer.clone(),
+            size: self.size,
+            style_size: self.style_size,
+            iterations: self.iterations,
+            multiscale: self.multiscale.into(),
+            start_size: self.start_size,
+            stage_iterations: self.stage_iterations,
+            tol: self.tol,
+            optimizer: self.optimizer.into(),
+            lr: self.lr,
+            history: self.history,
+            init: self.init.clone(),
+            gaussian_sigma2_scale: self.gaussian_sigma2_scale,
+            max_memory: self.max_memory,
+            weights: self.model.weights.clone(),
+            pooling: self.model.pooling.into(),
+            conv: self.model.conv.map(Into::into),
+            poly_c: self.model.poly_c,
+            swd_projections: self.model.swd_projections,
+            seed: self.model.seed,
+        }
+    }
+}
+
+impl LossesArgs {
+    /// The library's options, as given on the command line.
+    pub fn options(&self) -> LossesOptions {
+        LossesOptions {
+            style_loss: self.style_loss.clone(),
+            style_layers: self.layers.style_layers.clone(),
+            content_layer: self.layers.content_layer.clone(),
+            size: self.size,
+            gaussian_sigma2: self.gaussian_sigma2,
+            swd_directions: self.swd_directions.clone(),
+            poly_c: self.model.poly_c,
+            swd_projections: self.model.swd_projections,
+            seed: self.model.seed,
+            pooling: self.model.pooling.into(),
+            conv: self.model.conv.map(Into::into),
+            weights: self.model.weights.clone(),
+        }
+    }
 }
 
 impl TransferArgs {
@@ -381,52 +475,11 @@ impl TransferArgs {
         })
     }
 
-    /// One optimisation's settings from the options (no images needed).
-    pub fn style_config(&self) -> Result<StyleConfig> {
-        let optimizer = match self.optimizer {
-            OptimizerName::Lbfgs => OptimizerKind::Lbfgs {
-                history: self.history.unwrap_or(DEFAULT_HISTORY),
-            },
-            OptimizerName::Adam => OptimizerKind::Adam { lr: self.lr },
-        };
-        let cfg = StyleConfig {
-            style: self.style_loss.parse::<StyleSpec>()?,
-            style_layers: parse_layer_weights(&self.layers.style_layers)?,
-            content_layer: self.layers.content_layer.parse::<Layer>()?,
-            content_weight: if self.style_only {
-                0.0
-            } else {
-                self.content_weight
-            },
-            style_weight: self.style_weight,
-            tv_weight: self.tv_weight,
-            beta_prime: self
-                .beta_prime
-                .as_deref()
-                .map(parse_beta_prime)
-                .transpose()?
-                .unwrap_or_default(),
-            loss: LossOptions {
-                poly_c: self.model.poly_c,
-                gaussian_sigma2_scale: self.gaussian_sigma2_scale,
-                gaussian_exact_sigma2: None,
-                swd_projections: self.model.swd_projections,
-                swd_directions: None,
-            },
-            iterations: self.iterations,
-            tol: self.tol,
-            optimizer,
-            seed: self.model.seed,
-        };
-        cfg.validate()?;
-        Ok(cfg)
-    }
-
     /// The whole job: options first (cheap checks), then the images, decoded. Returns the
     /// images' conversion notes too, for the user.
     pub fn job_spec(&self) -> Result<(JobSpec, Vec<String>)> {
-        let config = self.style_config()?;
-        let backend = self.model.backend(ConvAlgorithm::Winograd)?;
+        let options = self.job.options();
+        options.check(!self.style_only)?;
         let (content_path, style_path) = self.input_paths()?;
         let mut notes = Vec::new();
         let mut decode = |p: &Path| -> Result<_> {
@@ -436,41 +489,15 @@ impl TransferArgs {
         };
         let content = content_path.map(&mut decode).transpose()?;
         let style = decode(style_path)?;
-        let init = match self.init.as_str() {
-            "noise" => InitSpec::Noise,
-            "content" => InitSpec::Content,
-            path => InitSpec::Image(decode(Path::new(path))?),
+        let init = match options.init_choice() {
+            InitChoice::Noise => InitSpec::Noise,
+            InitChoice::Content => InitSpec::Content,
+            InitChoice::File(path) => InitSpec::Image(decode(path)?),
         };
-        let spec = self.spec_for(config, backend, content, style, init);
-        Ok((spec, notes))
-    }
-
-    /// The job for these decoded images and these settings (shared by [`Self::job_spec`]
-    /// and the web server, whose images are uploads).
-    pub fn spec_for(
-        &self,
-        config: StyleConfig,
-        backend: Backend,
-        content: Option<image::Rgb32FImage>,
-        style: image::Rgb32FImage,
-        init: InitSpec,
-    ) -> JobSpec {
-        JobSpec {
-            size: self.size,
-            style_size: self.style_size,
-            multiscale: match self.multiscale {
-                MultiscaleWhen::Auto => Multiscale::Auto,
-                MultiscaleWhen::On => Multiscale::On,
-                MultiscaleWhen::Off => Multiscale::Off,
-            },
-            start_size: self.start_size,
-            stage_iterations: self.stage_iterations,
-            init,
-            fit_history: self.history.is_none(),
-            memory_limit: self.max_memory.map(|g| g * (1u64 << 30) as f64),
+        let spec = JobSpec {
             snapshot_every: self.save_every,
-            config,
-            ..JobSpec::new(content, style, backend)
-        }
+            ..options.job_spec(content, style, init)?
+        };
+        Ok((spec, notes))
     }
 }

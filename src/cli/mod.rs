@@ -2,6 +2,7 @@
 //! terminal's view of a run (`progress`). The library does the work.
 
 pub(crate) mod args;
+mod batch;
 mod bench;
 mod losses;
 mod progress;
@@ -20,6 +21,7 @@ pub fn run() -> Result<ExitCode> {
         Some(Command::Bench(a)) => bench::bench(a),
         #[cfg(feature = "web")]
         Some(Command::Serve(a)) => crate::web::serve(a),
+        Some(Command::Batch(a)) => batch::batch(*a),
         None => transfer::transfer(cli.transfer),
     }
 }

@@ -161,6 +161,11 @@ impl CtrlC {
         });
         CtrlC(flag)
     }
+
+    /// Whether Ctrl-C was pressed since [`CtrlC::install`].
+    pub fn pressed(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
 }
 
 impl Observer for CtrlC {

@@ -22,7 +22,7 @@ pub fn transfer(a: TransferArgs) -> Result<ExitCode> {
     let (job, checkpoint_dir, fingerprint) = plan_with_checkpoint(spec, &out, a.resume, a.quiet)?;
     let plan = job.plan();
     output::check_room(&out, plan.width, plan.height, a.sixteen_bit)?;
-    let weights = a.model.weights()?;
+    let weights = a.job.options().load_weights()?;
     let mut progress = TerminalProgress::new(a.quiet);
     let mut ctrl_c = CtrlC::install(a.quiet);
     let mut log = a.log.as_deref().map(JsonlLog::create).transpose()?;

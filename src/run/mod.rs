@@ -5,8 +5,10 @@
 pub mod checkpoint;
 pub mod events;
 pub mod job;
+pub mod losses;
 pub mod memory;
 pub mod observers;
+pub mod options;
 pub mod plan;
 pub mod spec;
 pub mod stage;
@@ -15,6 +17,8 @@ pub use events::{
     ignore_events, Event, IterationInfo, Observer, Observers, StageInfo, StopReason, Summary,
 };
 pub use job::{Job, Outcome};
+pub use losses::{evaluate_losses, LossValues, SizeMismatch};
+pub use options::{InitChoice, LossesOptions, OptimizerChoice, TransferOptions};
 pub use plan::{Plan, StagePlan};
 pub use spec::{InitSpec, JobSpec, Multiscale};
 pub use stage::{optimize, stylize, StageContext, Stylized};

@@ -7,7 +7,6 @@ use super::http::HttpError;
 use crate::cli::args::{Cli, TransferArgs};
 use crate::cli::error_line;
 use clap::{CommandFactory, Parser};
-use nstyle::engine::ConvAlgorithm;
 use nstyle::run::{InitSpec, JobSpec};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -151,13 +150,19 @@ pub fn job_spec(
         };
         HttpError::new(status, error_line(&e))
     };
-    let config = args.style_config().map_err(bad)?;
-    let backend = args.model.backend(ConvAlgorithm::Winograd).map_err(bad)?;
-    let init = match args.init.as_str() {
+    let options = args.job.options();
+    // Uploads only: an initial image from a path is not offered on the page.
+    let init = match options.init.as_str() {
         "content" => InitSpec::Content,
         _ => InitSpec::Noise,
     };
-    Ok(args.spec_for(config, backend, content, style, init))
+    let spec = options
+        .job_spec(content, style, init)
+        .map_err(|e| bad(e.into()))?;
+    Ok(JobSpec {
+        snapshot_every: args.save_every,
+        ..spec
+    })
 }
 
 /// `nstyle::Error` from planning, as the page reads it.
@@ -183,7 +188,7 @@ mod tests {
         let o = opts(json!({"size": 64, "style-weight": "2", "style-loss": "bn"}));
         let a = parse(&argv(&o, false)).unwrap();
         assert_eq!(
-            (a.size, a.style_weight, a.style_loss.as_str()),
+            (a.job.size, a.job.style_weight, a.job.style_loss.as_str()),
             (64, 2.0, "bn")
         );
         let e = parse(&argv(&opts(json!({"size": "abc"})), false))
@@ -195,7 +200,7 @@ mod tests {
             e.msg
         );
         let a = parse(&argv(&opts(json!({"style-weight": -1})), false)).unwrap();
-        let e = a.style_config().err().unwrap();
+        let e: anyhow::Error = a.job.options().style_config(true).err().unwrap().into();
         assert!(
             error_line(&e).starts_with("--style-weight"),
             "{}",
