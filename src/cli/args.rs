@@ -24,6 +24,7 @@ Examples:
   nstyle --style-only painting.jpg -o texture.png --size 256
   nstyle losses --content photo.jpg --style painting.jpg --image out.png --size 128
   nstyle bench --sizes 256,512
+  nstyle grid photo.jpg painting.jpg --rows style-loss=mmd-linear,bn --cols style-weight=0.5,1,5 --out sweep
 
 Style losses (--style-loss): {}
 or a fusion NAME:W,NAME:W (blend weights are normalised to sum to 1).
@@ -50,6 +51,8 @@ pub enum Command {
     Losses(Box<LossesArgs>),
     /// Time one iteration (forward + input gradient, Gram + content losses) per size.
     Bench(BenchArgs),
+    /// Sweep transfer options over rows and columns: every cell, a labelled contact sheet, grid.json.
+    Grid(super::grid::GridArgs),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]

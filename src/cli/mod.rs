@@ -3,6 +3,8 @@
 
 mod args;
 mod bench;
+mod grid;
+mod grid_spec;
 mod losses;
 mod progress;
 mod transfer;
@@ -18,6 +20,7 @@ pub fn run() -> Result<ExitCode> {
     match cli.command {
         Some(Command::Losses(a)) => losses::losses(*a),
         Some(Command::Bench(a)) => bench::bench(a),
+        Some(Command::Grid(a)) => grid::grid(a),
         None => transfer::transfer(cli.transfer),
     }
 }

@@ -161,6 +161,11 @@ impl CtrlC {
         });
         CtrlC(flag)
     }
+
+    /// Whether a signal has come (a sweep checks between its jobs).
+    pub fn requested(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
 }
 
 impl Observer for CtrlC {
