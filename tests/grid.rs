@@ -69,6 +69,78 @@ fn check_grid(dir: &Path, rows: usize, cols: usize, long_edge: u32) -> Value {
     g
 }
 
+fn figure(n: u8, rows: usize, cols: usize) -> (tempfile::TempDir, Value) {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("fig");
+    let o = run(&[
+        "figure",
+        &n.to_string(),
+        "--out",
+        s(&out),
+        "--size",
+        "32",
+        "--iterations",
+        "1",
+        "--quiet",
+        // im2col: at 32 px building Winograd's kernels costs more than the iteration.
+        "--conv",
+        "im2col",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).is_empty(), "--quiet: {}", stderr(&o));
+    let g = check_grid(&out, rows, cols, 32);
+    (d, g)
+}
+
+/// The arguments of cell `k` of a grid record, as one string.
+fn args(g: &Value, k: usize) -> String {
+    let a: Vec<&str> = g["cells"][k]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    a.join(" ")
+}
+
+#[test]
+fn figure_1_style_reconstructions_by_method_and_layers() {
+    let (_d, g) = figure(1, 4, 5);
+    assert!(args(&g, 0).contains("--style-only"));
+    assert!(args(&g, 0).contains("--style-loss=mmd-linear --style-layers=relu1_1"));
+    assert!(args(&g, 19)
+        .contains("--style-loss=bn --style-layers=relu1_1,relu2_1,relu3_1,relu4_1,relu5_1"));
+    assert!(g["cells"][0]["losses"]["content"].is_null(), "alpha = 0");
+}
+
+#[test]
+fn figure_2_methods_by_gamma() {
+    let (_d, g) = figure(2, 4, 5);
+    assert!(args(&g, 0).contains("--style-weight=0.1"));
+    assert!(args(&g, 19).contains("--style-loss=bn --style-weight=10"));
+}
+
+#[test]
+fn figure_3_pairs_by_method_with_gamma_per_row() {
+    let (_d, g) = figure(3, 6, 4);
+    for (row, gamma) in [(0, "2"), (2, "2"), (3, "5"), (5, "5")] {
+        assert!(
+            args(&g, row * 4).contains(&format!("--style-weight={gamma}")),
+            "row {row}"
+        );
+    }
+    assert!(args(&g, 0).contains("chelsea.jpg") && args(&g, 0).contains("the_scream.jpg"));
+    assert!(args(&g, 23).contains("astronaut.jpg") && args(&g, 23).contains("starry_night.jpg"));
+}
+
+#[test]
+fn figure_4_fusions_by_blend_weights() {
+    let (_d, g) = figure(4, 4, 5);
+    assert!(args(&g, 0).contains("--style-loss=bn:0.9,mmd-poly:0.1"));
+    assert!(args(&g, 19).contains("--style-loss=mmd-linear:0.1,mmd-gaussian:0.9"));
+    assert!(args(&g, 0).contains("--style-weight 5"));
+}
+
 fn grid_args(out: &Path, rows: &str, cols: &str) -> Vec<String> {
     let c = example("content/chelsea.jpg");
     let st = example("style/starry_night.jpg");
@@ -225,5 +297,8 @@ fn bad_specifications_are_one_line_errors_before_any_work() {
         s(&out),
     ]);
     assert_one_line_error(&o, "--output is the grid's");
+    // A figure's extra options may not touch what it varies.
+    let o = run(&["figure", "2", "--out", s(&out), "--style-weight", "3"]);
+    assert_one_line_error(&o, "figure 2 varies --style-weight itself");
     assert!(!out.exists());
 }

@@ -25,6 +25,7 @@ Examples:
   nstyle losses --content photo.jpg --style painting.jpg --image out.png --size 128
   nstyle bench --sizes 256,512
   nstyle grid photo.jpg painting.jpg --rows style-loss=mmd-linear,bn --cols style-weight=0.5,1,5 --out sweep
+  nstyle figure 2 --out fig2
 
 Style losses (--style-loss): {}
 or a fusion NAME:W,NAME:W (blend weights are normalised to sum to 1).
@@ -53,6 +54,8 @@ pub enum Command {
     Bench(BenchArgs),
     /// Sweep transfer options over rows and columns: every cell, a labelled contact sheet, grid.json.
     Grid(super::grid::GridArgs),
+    /// Regenerate a figure of the paper (1-4) as a grid (docs/FIGURES.md).
+    Figure(super::figure::FigureArgs),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]

@@ -3,6 +3,7 @@
 
 mod args;
 mod bench;
+mod figure;
 mod grid;
 mod grid_spec;
 mod losses;
@@ -21,6 +22,7 @@ pub fn run() -> Result<ExitCode> {
         Some(Command::Losses(a)) => losses::losses(*a),
         Some(Command::Bench(a)) => bench::bench(a),
         Some(Command::Grid(a)) => grid::grid(a),
+        Some(Command::Figure(a)) => figure::figure(a),
         None => transfer::transfer(cli.transfer),
     }
 }
