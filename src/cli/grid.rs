@@ -10,17 +10,18 @@
 
 use super::args::TransferArgs;
 use super::error_line;
+use super::grid_record::{self, Done, Placed};
 use super::grid_spec::{self, clap_line, Axis, Item};
 use super::progress::CtrlC;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Command, FromArgMatches};
 use indicatif::{ProgressBar, ProgressStyle};
 use nstyle::image_io::{self, from_network};
-use nstyle::run::{Event, Job, Observer, Observers, StopReason, Summary};
+use nstyle::run::{Event, Job, Observer, Observers, StopReason};
 use nstyle::sheet::{Labelled, Sheet, Strip};
 use nstyle::tensor::InputImage;
 use nstyle::{output, Vgg19Weights};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::ops::ControlFlow;
@@ -87,22 +88,22 @@ pub struct GridArgs {
 }
 
 /// One cell, parsed and planned.
-struct Cell {
-    row: usize,
-    col: usize,
+pub struct Cell {
+    pub row: usize,
+    pub col: usize,
     /// `r0_c1`
-    name: String,
+    pub name: String,
     /// The transfer arguments, without `-o`: the cell's identity in grid.json.
-    args: Vec<String>,
+    pub args: Vec<String>,
     /// What the cell varies, for messages.
-    what: String,
-    varies: Vec<(String, String)>,
-    image: PathBuf,
-    content: Option<PathBuf>,
-    style: PathBuf,
-    width: usize,
-    height: usize,
-    sixteen_bit: bool,
+    pub what: String,
+    pub varies: Vec<(String, String)>,
+    pub image: PathBuf,
+    pub content: Option<PathBuf>,
+    pub style: PathBuf,
+    pub width: usize,
+    pub height: usize,
+    pub sixteen_bit: bool,
 }
 
 impl Cell {
@@ -172,7 +173,7 @@ pub fn grid(a: GridArgs) -> Result<ExitCode> {
     }
 
     let json_path = out.join("grid.json");
-    let mut done = reuse(&json_path, &out, &cells)?;
+    let mut done = grid_record::reuse(&json_path, &out, &cells)?;
     let n = cells.len();
     let before = done.iter().filter(|d| d.is_some()).count();
     say(format!(
@@ -213,9 +214,9 @@ pub fn grid(a: GridArgs) -> Result<ExitCode> {
         let s = &result.summary;
         done[k] = Some(Done {
             image: image::DynamicImage::ImageRgb32F(rgb).to_rgb8(),
-            record: record(cell, s),
+            record: grid_record::record(cell, s),
         });
-        write_json(&json_path, &a, &rows, &cols, &cells, &done, None)?;
+        grid_record::write_json(&json_path, &a, &rows, &cols, &cells, &done, None)?;
         say(format!(
             "{tag}: {} iterations, {}, {:.1}s",
             s.iterations,
@@ -236,7 +237,7 @@ pub fn grid(a: GridArgs) -> Result<ExitCode> {
             .map(|r| serde_json::to_value(r).unwrap_or(Value::Null))
             .collect(),
     };
-    write_json(&json_path, &a, &rows, &cols, &cells, &done, Some(&placed))?;
+    grid_record::write_json(&json_path, &a, &rows, &cols, &cells, &done, Some(&placed))?;
     let finished = done.iter().filter(|d| d.is_some()).count();
     if interrupted {
         eprintln!(
@@ -351,144 +352,6 @@ fn plan_cell(
     }
     let notes = notes.into_iter().chain(plan.notes.clone()).collect();
     Ok((cell, notes))
-}
-
-/// A finished cell: its image for the sheet and its record for grid.json.
-struct Done {
-    image: image::RgbImage,
-    record: Value,
-}
-
-/// The cells an earlier run finished: same arguments, image still readable. Images that
-/// now belong at another position (values were added) are moved there.
-fn reuse(json_path: &Path, out: &Path, cells: &[Cell]) -> Result<Vec<Option<Done>>> {
-    let mut done: Vec<Option<Done>> = cells.iter().map(|_| None).collect();
-    let text = match std::fs::read_to_string(json_path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(done),
-        Err(e) => return Err(anyhow!("{}: {e}", json_path.display())),
-    };
-    let old: Value = serde_json::from_str(&text).map_err(|e| {
-        anyhow!(
-            "{}: not a grid record ({e}); remove it or choose another --out",
-            json_path.display()
-        )
-    })?;
-    let records = old["cells"].as_array().cloned().unwrap_or_default();
-    let mut moved = Vec::new();
-    for (k, cell) in cells.iter().enumerate() {
-        let found = records.iter().find(|r| {
-            r["args"] == json!(cell.args) && r["losses"].is_object() && r["image"].is_string()
-        });
-        let Some(r) = found else { continue };
-        let path = out.join(r["image"].as_str().unwrap_or_default());
-        let Ok(bytes) = std::fs::read(&path) else {
-            continue;
-        };
-        let Ok(img) = image::load_from_memory(&bytes) else {
-            continue;
-        };
-        if path != cell.image {
-            moved.push((cell.image.clone(), bytes));
-        }
-        let mut record = r.clone();
-        record["row"] = json!(cell.row);
-        record["col"] = json!(cell.col);
-        record["name"] = json!(cell.name);
-        record["image"] = json!(format!("cells/{}.png", cell.name));
-        done[k] = Some(Done {
-            image: img.to_rgb8(),
-            record,
-        });
-    }
-    // Every old image is read before any is overwritten.
-    for (path, bytes) in moved {
-        image_io::write_atomically(&path, |w| w.write_all(&bytes))?;
-    }
-    Ok(done)
-}
-
-/// A finished cell's entry in grid.json: where it is, what it varies, its arguments, and
-/// its summary's fields (iterations, stop, losses, elapsed_s, ...; docs/EVENTS.md).
-fn record(cell: &Cell, s: &Summary) -> Value {
-    let finished_at = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64());
-    let mut r = json!({
-        "row": cell.row,
-        "col": cell.col,
-        "name": cell.name,
-        "image": format!("cells/{}.png", cell.name),
-        "varies": cell
-            .varies
-            .iter()
-            .map(|(k, v)| (k.clone(), json!(v)))
-            .collect::<serde_json::Map<_, _>>(),
-        "args": cell.args,
-        "finished_at": finished_at,
-    });
-    if let (Some(r), Ok(Value::Object(summary))) = (r.as_object_mut(), serde_json::to_value(s)) {
-        r.extend(summary);
-    }
-    r
-}
-
-/// The sheet's size and where each cell went.
-struct Placed {
-    width: u32,
-    height: u32,
-    cells: Vec<Value>,
-}
-
-fn axis_json(axis: &Axis) -> Value {
-    json!({
-        "title": axis.title,
-        "items": axis.items.iter().map(|i| json!({
-            "label": i.label,
-            "options": i.options.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
-        })).collect::<Vec<_>>(),
-    })
-}
-
-/// Writes grid.json (atomically): the sweep and every finished cell.
-fn write_json(
-    path: &Path,
-    a: &GridArgs,
-    rows: &Axis,
-    cols: &Axis,
-    cells: &[Cell],
-    done: &[Option<Done>],
-    placed: Option<&Placed>,
-) -> Result<()> {
-    let records: Vec<Value> = cells
-        .iter()
-        .zip(done)
-        .filter_map(|(_, d)| d.as_ref())
-        .map(|d| d.record.clone())
-        .collect();
-    let mut records = records;
-    if let Some(p) = placed {
-        for r in &mut records {
-            let k = r["row"].as_u64().unwrap_or(0) as usize * cols.items.len()
-                + r["col"].as_u64().unwrap_or(0) as usize;
-            r["placed"] = p.cells.get(k).cloned().unwrap_or(Value::Null);
-        }
-    }
-    let value = json!({
-        "nstyle": env!("CARGO_PKG_VERSION"),
-        "title": a.title,
-        "transfer": a.transfer,
-        "rows": axis_json(rows),
-        "cols": axis_json(cols),
-        "cells_total": cells.len(),
-        "sheet": placed.map(|p| json!({"image": "sheet.png", "width": p.width, "height": p.height})),
-        "cells": records,
-    });
-    let text = serde_json::to_string_pretty(&value).expect("JSON values serialise");
-    Ok(image_io::write_atomically(path, |w| {
-        w.write_all(text.as_bytes())?;
-        w.write_all(b"\n")
-    })?)
 }
 
 /// The contact sheet: labels from the axes; the photo and the painting in the header when

@@ -5,6 +5,7 @@ mod args;
 mod bench;
 mod figure;
 mod grid;
+mod grid_record;
 mod grid_spec;
 mod losses;
 mod progress;
