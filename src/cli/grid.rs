@@ -174,6 +174,9 @@ pub fn grid(a: GridArgs) -> Result<ExitCode> {
 
     let json_path = out.join("grid.json");
     let mut done = grid_record::reuse(&json_path, &out, &cells)?;
+    // At once: images may have moved, and records of cells no longer in the sweep must not
+    // point at the files the new cells will write.
+    grid_record::write_json(&json_path, &a, &rows, &cols, &cells, &done, None)?;
     let n = cells.len();
     let before = done.iter().filter(|d| d.is_some()).count();
     say(format!(
