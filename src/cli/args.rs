@@ -23,6 +23,8 @@ Examples:
   nstyle losses --content photo.jpg --style painting.jpg --image out.png --size 128
   nstyle batch jobs.csv --size 256 --shard 0/4
   nstyle bench --sizes 256,512
+  nstyle grid photo.jpg painting.jpg --rows style-loss=mmd-linear,bn --cols style-weight=0.5,1,5 --out sweep
+  nstyle figure 2 --out fig2
 
 Style losses (--style-loss): {}
 or a fusion NAME:W,NAME:W (blend weights are normalised to sum to 1).
@@ -55,6 +57,10 @@ pub enum Command {
     /// Run many transfers from a manifest (CSV or JSON lines) or two folders; idempotent
     /// and shardable (--shard I/N, Kubernetes Indexed Jobs, Slurm arrays).
     Batch(Box<BatchArgs>),
+    /// Sweep transfer options over rows and columns: every cell, a labelled contact sheet, grid.json.
+    Grid(super::grid::GridArgs),
+    /// Regenerate a figure of the paper (1-4) as a grid (docs/FIGURES.md).
+    Figure(super::figure::FigureArgs),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]

@@ -4,6 +4,10 @@
 pub(crate) mod args;
 mod batch;
 mod bench;
+mod figure;
+mod grid;
+mod grid_record;
+mod grid_spec;
 mod losses;
 mod progress;
 mod transfer;
@@ -22,6 +26,8 @@ pub fn run() -> Result<ExitCode> {
         #[cfg(feature = "web")]
         Some(Command::Serve(a)) => crate::web::serve(a),
         Some(Command::Batch(a)) => batch::batch(*a),
+        Some(Command::Grid(a)) => grid::grid(a),
+        Some(Command::Figure(a)) => figure::figure(a),
         None => transfer::transfer(cli.transfer),
     }
 }
