@@ -31,8 +31,11 @@ pub fn options(data: &[u8]) {
     let _ = s.parse::<crate::loss::Method>();
 }
 
+/// One fuzz target: bytes in, nothing out.
+pub type Target = fn(&[u8]);
+
 /// Every target by name, for the corpus replay.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("image", image),
     ("weights", weights),
     ("npy", npy),

@@ -216,11 +216,13 @@ pub fn write_atomically(
     write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> Result<()> {
     let dir = parent_dir(path);
-    let tmp = tempfile::Builder::new()
-        .prefix(".nstyle-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(|e| Error::io(dir, e))?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".nstyle-").suffix(".tmp");
+    // A temporary file is private (0600); the result should get the usual permissions,
+    // 0666 less the umask, like any file the user creates.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let tmp = builder.tempfile_in(dir).map_err(|e| Error::io(dir, e))?;
     {
         let mut w = BufWriter::new(tmp.as_file());
         write(&mut w).map_err(|e| Error::io(path, e))?;
@@ -290,6 +292,35 @@ pub fn write_npy(path: &Path, shape: &[usize], data: &[f32]) -> Result<()> {
     write_atomically(path, |w| w.write_all(&bytes))
 }
 
+/// What the `.npy` parser is given must be a plain header. Found by fuzzing: the header
+/// length a file states is allocated before anything is read (74 bytes claimed a 3 GB
+/// header), and deeply nested brackets in the header's Python literal take the parser
+/// exponential time (100 bytes ran for minutes). nstyle reads plain float arrays, whose
+/// headers hold one dict and one shape tuple and no lists.
+fn check_npy_header(bytes: &[u8], path: &Path) -> Result<()> {
+    let bad = || Error::image(path, "not a valid .npy file: bad header");
+    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
+        return Err(bad());
+    }
+    let (start, len) = match bytes[6] {
+        1 => (10, u16::from_le_bytes([bytes[8], bytes[9]]) as usize),
+        2 | 3 if bytes.len() >= 12 => (
+            12,
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+        ),
+        _ => return Err(bad()),
+    };
+    if start + len > bytes.len() {
+        return Err(bad());
+    }
+    let header = &bytes[start..start + len];
+    let count = |c: u8| header.iter().filter(|&&b| b == c).count();
+    if count(b'{') > 1 || count(b'(') > 1 || count(b'[') > 0 {
+        return Err(bad());
+    }
+    Ok(())
+}
+
 /// Reads a C-order float32 or float64 `.npy` array as f32 with its shape.
 pub fn read_npy(path: &Path) -> Result<(Vec<usize>, Vec<f32>)> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
@@ -299,6 +330,7 @@ pub fn read_npy(path: &Path) -> Result<(Vec<usize>, Vec<f32>)> {
 /// [`read_npy`] on bytes in memory; `path` only labels messages. The header's shape is
 /// checked against the data actually present before anything is allocated.
 pub fn parse_npy(bytes: &[u8], path: &Path) -> Result<(Vec<usize>, Vec<f32>)> {
+    check_npy_header(bytes, path)?;
     let npy = npyz::NpyFile::new(bytes)
         .map_err(|e| Error::image(path, format!("not a valid .npy file: {e}")))?;
     if npy.order() != npyz::Order::C {

@@ -27,6 +27,8 @@ pub mod bench;
 pub mod config;
 pub mod engine;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzz_entry;
 pub mod gemm;
 pub mod image_io;
 pub mod loss;

@@ -78,6 +78,20 @@ fn short_transfer_writes_a_valid_image_and_is_deterministic() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let img = image::open(&a).unwrap();
+    #[cfg(unix)]
+    {
+        // The output gets the usual permissions (0666 less the umask), not the private
+        // 0600 of the temporary file it was written through.
+        use std::os::unix::fs::PermissionsExt;
+        // SAFETY: umask only reads and sets this process's file-mode mask; restored at once.
+        let umask = unsafe {
+            let m = libc::umask(0o022);
+            libc::umask(m);
+            m
+        };
+        let mode = std::fs::metadata(&a).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o666 & !(umask as u32), "output mode {mode:o}");
+    }
     // chelsea.jpg is 451 x 300: long edge 64 -> 64 x 43.
     assert_eq!((img.width(), img.height()), (64, 43));
     let o = nstyle()
@@ -292,6 +306,10 @@ fn bad_inputs_give_one_line_errors_and_no_output() {
         assert_clean_error(&o, needle);
         assert!(!out.exists(), "output written despite error for {args:?}");
     }
+    // The cause is said once, not repeated by the error chain.
+    let o = run(&[&c, "/nonexistent/x.jpg", "-o", &o_s]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.matches("No such file").count(), 1, "{err}");
     // A usage error from the parser also exits non-zero without a panic.
     let o = run(&[&c, &st, "-o", &o_s, "--size", "big"]);
     assert!(!o.status.success() && !String::from_utf8_lossy(&o.stderr).contains("panicked"));
@@ -387,18 +405,37 @@ fn help_documents_every_option() {
     }
 }
 
-/// Starts a long 64 px run writing `out`, waits until it is iterating, sends `signals`.
+/// Starts a long run writing `out` at `size` px, waits until it has saved a snapshot (so
+/// it is iterating and its handlers are installed), then sends `signals` 20 ms apart.
 #[cfg(unix)]
-fn interrupted_run(out: &Path, signals: &[i32]) -> Output {
-    let child = nstyle()
-        .args(transfer_args(
+fn interrupted_run(out: &Path, size: &str, signals: &[i32]) -> Output {
+    let mut child = nstyle()
+        .args([
+            s(&content()),
+            s(&style()),
+            "-o",
             s(out),
-            &["--iterations", "100000", "--tol", "0"],
-        ))
+            "--size",
+            size,
+            "--quiet",
+        ])
+        .args(["--iterations", "100000", "--tol", "0", "--save-every", "1"])
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let first_snapshot = out.with_file_name("out_iter1.png");
+    let started = std::time::Instant::now();
+    while !first_snapshot.exists() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before iterating"
+        );
+        assert!(
+            started.elapsed().as_secs() < 120,
+            "the run never started iterating"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     for &sig in signals {
         // SAFETY: sending a signal to our own child process.
         unsafe {
@@ -419,7 +456,7 @@ fn ctrl_c_sigterm_and_sighup_stop_cleanly_and_write_the_current_image() {
     ] {
         let d = tmpdir();
         let out = d.path().join("out.png");
-        let o = interrupted_run(&out, &[sig]);
+        let o = interrupted_run(&out, "64", &[sig]);
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(130), "{name}: {err}");
         assert!(image::open(&out).is_ok(), "{name}: no image written");
@@ -435,7 +472,8 @@ fn ctrl_c_sigterm_and_sighup_stop_cleanly_and_write_the_current_image() {
 fn a_second_signal_quits_at_once_without_a_partial_output() {
     let d = tmpdir();
     let out = d.path().join("out.png");
-    let o = interrupted_run(&out, &[libc::SIGINT, libc::SIGINT]);
+    // At 256 px a step takes far longer than the 20 ms between the signals.
+    let o = interrupted_run(&out, "256", &[libc::SIGINT, libc::SIGINT]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(130), "{err}");
     assert!(err.contains("second signal"), "{err}");

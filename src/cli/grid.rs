@@ -201,8 +201,14 @@ pub fn grid(a: GridArgs) -> Result<ExitCode> {
         }
         let ta = grid_spec::parse_transfer(&cmd, &cell.argv())?;
         let job = Job::new(ta.job_spec()?.0)?;
-        if weights.as_ref().is_none_or(|(p, _)| *p != ta.job.model.weights) {
-            weights = Some((ta.job.model.weights.clone(), ta.job.options().load_weights()?));
+        if weights
+            .as_ref()
+            .is_none_or(|(p, _)| *p != ta.job.model.weights)
+        {
+            weights = Some((
+                ta.job.model.weights.clone(),
+                ta.job.options().load_weights()?,
+            ));
         }
         let w = &weights.as_ref().expect("loaded above").1;
         let mut progress = CellProgress::new(quiet, &tag);

@@ -37,6 +37,8 @@ pub fn run() -> Result<ExitCode> {
 pub fn error_line(e: &anyhow::Error) -> String {
     let line = match e.downcast_ref::<nstyle::Error>() {
         Some(nstyle::Error::InvalidValue { option, msg }) => format!("--{option} {msg}"),
+        // The library's messages already include their cause; `{:#}` would repeat it.
+        Some(err) => err.to_string(),
         _ => format!("{e:#}"),
     };
     line.replace('\n', " ")
