@@ -258,8 +258,10 @@ fn a_job_streams_events_its_image_changes_and_stop_keeps_it() {
     let stopped = ev.until("stopped");
     assert_eq!(stopped["stop"], "interrupted");
     assert_eq!(ev.next().0, "end");
+    // At least the four iterations seen above: a stop that lands while the fourth
+    // iteration's event is being delivered ends the run right there.
     let n = stopped["iterations"].as_u64().unwrap();
-    assert!((5..1000).contains(&n), "{n}");
+    assert!((4..1000).contains(&n), "{n}");
     let (_, preview) = image_of(p, &format!("/api/jobs/{a}/image"));
     let (_, result) = image_of(p, &format!("/api/jobs/{a}/result?format=png"));
     assert_eq!(preview.to_rgb8(), result.to_rgb8());
