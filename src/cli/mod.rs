@@ -9,6 +9,7 @@ mod grid;
 mod grid_record;
 mod grid_spec;
 mod losses;
+mod manifest;
 mod progress;
 mod transfer;
 
