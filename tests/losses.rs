@@ -281,3 +281,49 @@ fn style_spec_and_layer_parsing() {
         .to_string()
         .contains("unknown layer 'relu9_9'"));
 }
+
+#[test]
+fn total_variation_matches_finite_differences_and_vanishes_on_constant_images() {
+    use nstyle::loss::{ImageLoss, TotalVariation};
+    let (h, w) = (5, 7);
+    let x = random_vec(3 * h * w, -50.0, 50.0, 91);
+    let (v, g) = TotalVariation.loss_and_grad(&x, h, w).unwrap();
+    // The value by its definition, in f64.
+    let mut want = 0.0f64;
+    for c in 0..3 {
+        let at = |i: usize, j: usize| x[c * h * w + i * w + j] as f64;
+        for i in 0..h {
+            for j in 0..w {
+                if j + 1 < w {
+                    want += (at(i, j + 1) - at(i, j)).powi(2);
+                }
+                if i + 1 < h {
+                    want += (at(i + 1, j) - at(i, j)).powi(2);
+                }
+            }
+        }
+    }
+    // Differences are taken in f32 (the image's precision), squared and summed in f64.
+    assert!((v - want).abs() <= 1e-6 * want, "{v} vs {want}");
+    // Central differences (TV is quadratic, so they are exact up to rounding).
+    for k in [0, 8, 34, 3 * h * w - 1] {
+        let step = 0.5f32;
+        let mut xp = x.clone();
+        xp[k] += step;
+        let mut xm = x.clone();
+        xm[k] -= step;
+        let fp = TotalVariation.loss_and_grad(&xp, h, w).unwrap().0;
+        let fm = TotalVariation.loss_and_grad(&xm, h, w).unwrap().0;
+        let fd = (fp - fm) / (2.0 * step as f64);
+        assert!(
+            (fd - g[k] as f64).abs() <= 1e-3 * fd.abs().max(1.0),
+            "pixel {k}: finite difference {fd}, gradient {}",
+            g[k]
+        );
+    }
+    let flat = vec![42.0f32; 3 * h * w];
+    let (v0, g0) = TotalVariation.loss_and_grad(&flat, h, w).unwrap();
+    assert_eq!(v0, 0.0);
+    assert!(g0.iter().all(|&v| v == 0.0));
+    assert!(TotalVariation.loss_and_grad(&flat, h, w + 1).is_err());
+}
