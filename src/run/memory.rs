@@ -5,6 +5,7 @@
 use crate::backend::Backend;
 use crate::config::StyleConfig;
 use crate::optim::OptimizerKind;
+use crate::vgg::CONVS;
 
 /// Bytes a run at `h x w` (style image `sh x sw`) needs at its peak: the backend's
 /// activations and scratch, per-layer features and gradients, the losses' own memory (from
@@ -41,8 +42,25 @@ pub fn estimate(
         OptimizerKind::Lbfgs { history } => (2 * history + 8) * pixels,
         OptimizerKind::Adam { .. } => 2 * 2 * pixels + 6 * pixels,
     };
+    // The weights as the caller holds them (f32) and their f16 source (the bundled copy
+    // is mapped into memory as it is read): measured, they were the 0.08 GiB by which
+    // small runs exceeded the estimate.
+    let params: usize = CONVS.iter().map(|c| c.cin * c.cout * 9 + c.cout).sum();
+    let weights = 6 * params;
     // The feature copies of the loss evaluation and the backward scratch never coexist.
-    engine.resident + losses + largest_copy.max(engine.backward_scratch) + optimizer
+    engine.resident + weights + losses + largest_copy.max(engine.backward_scratch) + optimizer
+}
+
+/// The allocator's share on top of the buffers [`estimate`] counts: freed blocks kept for
+/// reuse and, across multi-scale stages of growing sizes, holes between them. Measured with
+/// `bash bench/memory_promise.sh` (docs/PERFORMANCE.md): single-stage peaks were up to 3%
+/// above the buffer count, multi-scale ones up to 5.5%.
+pub fn heap_overhead(stages: usize) -> f64 {
+    if stages > 1 {
+        1.06
+    } else {
+        1.03
+    }
 }
 
 /// Memory the system can give (Linux's MemAvailable), if known.

@@ -45,7 +45,7 @@ pub struct JobSpec {
     pub init: InitSpec,
     /// Lower the L-BFGS history (to 5 at least) when the job would not fit otherwise.
     pub fit_history: bool,
-    /// Refuse jobs whose estimate exceeds this many bytes (`None`: 90% of the available
+    /// Refuse jobs whose estimate exceeds this many bytes (`None`: 97% of the available
     /// memory, where the system says).
     pub memory_limit: Option<f64>,
     pub backend: Backend,
