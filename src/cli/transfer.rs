@@ -6,7 +6,7 @@ use super::progress::{beta_primes, per_group, CtrlC, TerminalProgress};
 use anyhow::Result;
 use nstyle::run::checkpoint::{self, Checkpointer};
 use nstyle::run::observers::{JsonlLog, Snapshots};
-use nstyle::run::{Job, JobSpec, Observer, Observers, Plan, StopReason};
+use nstyle::run::{Job, JobSpec, Observer, Observers, StopReason};
 use nstyle::{image_io, output};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -98,7 +98,7 @@ pub fn transfer(a: TransferArgs) -> Result<ExitCode> {
 /// Plans the job; with `resume`, continues from the checkpoint beside `out` if there is
 /// one. Returns the job, its checkpoint directory and its fingerprint.
 fn plan_with_checkpoint(
-    mut spec: JobSpec,
+    spec: JobSpec,
     out: &Path,
     resume: bool,
     quiet: bool,
@@ -107,7 +107,8 @@ fn plan_with_checkpoint(
         .file_stem()
         .map_or("out".into(), |s| s.to_string_lossy());
     let dir = out.with_file_name(format!("{stem}.checkpoint"));
-    let fingerprint = checkpoint::fingerprint(&spec, &Plan::new(&spec)?);
+    let mut job = Job::new(spec)?;
+    let fingerprint = checkpoint::fingerprint(job.spec(), job.plan());
     if resume {
         match checkpoint::load(&dir, &fingerprint)? {
             Some(r) => {
@@ -119,11 +120,11 @@ fn plan_with_checkpoint(
                         dir.display()
                     );
                 }
-                spec.resume = Some(r);
+                job = job.resume_from(r)?;
             }
             None if !quiet => eprintln!("note: no checkpoint in {}; starting anew", dir.display()),
             None => {}
         }
     }
-    Ok((Job::new(spec)?, dir, fingerprint))
+    Ok((job, dir, fingerprint))
 }

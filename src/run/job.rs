@@ -38,18 +38,16 @@ impl Job {
         }
         let plan = Plan::new(&spec)?;
         if let Some(r) = &spec.resume {
-            if r.stage == 0 || r.stage > plan.stages.len() {
-                return Err(Error::invalid(
-                    "resume",
-                    format!(
-                        "finds a checkpoint of stage {} of a {}-stage job",
-                        r.stage,
-                        plan.stages.len()
-                    ),
-                ));
-            }
+            check_resume(r, &plan)?;
         }
         Ok(Job { spec, plan })
+    }
+
+    /// This job, continued from a checkpoint (see [`super::checkpoint`]); the plan stays.
+    pub fn resume_from(mut self, r: Resume) -> Result<Job> {
+        check_resume(&r, &self.plan)?;
+        self.spec.resume = Some(r);
+        Ok(self)
     }
 
     pub fn plan(&self) -> &Plan {
@@ -175,6 +173,21 @@ impl Job {
         };
         Ok(Outcome { image, summary })
     }
+}
+
+/// A checkpoint must name one of the plan's stages.
+fn check_resume(r: &Resume, plan: &Plan) -> Result<()> {
+    if r.stage == 0 || r.stage > plan.stages.len() {
+        return Err(Error::invalid(
+            "resume",
+            format!(
+                "finds a checkpoint of stage {} of a {}-stage job",
+                r.stage,
+                plan.stages.len()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// A stage its checkpoint finished, as if it had just run (no iterations in this process).
