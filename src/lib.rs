@@ -18,6 +18,7 @@
 //! * [`config`]: one optimisation's settings; [`run`]: a whole job — plan, stages, events.
 //! * [`image_io`]: decoding, resizing, atomic writing, `.npy`; [`output`]: checking the
 //!   output before a run and rescuing the result when it cannot be written.
+//! * [`score`]: grain, style and content distances of a result, for choosing defaults.
 //! * [`sheet`]: a contact sheet (a labelled grid of images) for sweeps and the paper's figures.
 //!
 //! The library never prints: front ends (the `nstyle` command) observe a job's events.
@@ -36,6 +37,7 @@ pub mod objective;
 pub mod optim;
 pub mod output;
 pub mod run;
+pub mod score;
 pub mod sheet;
 pub mod tensor;
 pub mod vgg;

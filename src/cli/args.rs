@@ -25,6 +25,7 @@ Examples:
   nstyle bench --sizes 256,512
   nstyle grid photo.jpg painting.jpg --rows style-loss=mmd-linear,bn --cols style-weight=0.5,1,5 --out sweep
   nstyle figure 2 --out fig2
+  nstyle score out.png --content photo.jpg --style painting.jpg
 
 Style losses (--style-loss): {}
 or a fusion NAME:W,NAME:W (blend weights are normalised to sum to 1).
@@ -61,6 +62,8 @@ pub enum Command {
     Grid(super::grid::GridArgs),
     /// Regenerate a figure of the paper (1-4) as a grid (docs/FIGURES.md).
     Figure(super::figure::FigureArgs),
+    /// Score results against their photo and painting: grain, style and content distances.
+    Score(super::score::ScoreArgs),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]

@@ -11,6 +11,7 @@ mod grid_spec;
 mod losses;
 mod manifest;
 mod progress;
+mod score;
 mod transfer;
 
 use anyhow::Result;
@@ -29,6 +30,7 @@ pub fn run() -> Result<ExitCode> {
         Some(Command::Batch(a)) => batch::batch(*a),
         Some(Command::Grid(a)) => grid::grid(a),
         Some(Command::Figure(a)) => figure::figure(a),
+        Some(Command::Score(a)) => score::score(a),
         None => transfer::transfer(cli.transfer),
     }
 }
