@@ -2,7 +2,8 @@
 """Scores nstyle (or any finished results) over the photo x painting pairs of docs/QUALITY.md.
 
 For each pair in --pairs (default bench/quality_pairs.txt, paths under ../shared/images) it runs
-`nstyle PHOTO PAINTING -o OUT/pairN.png --size SIZE [extra options]`, timing the whole command,
+`nstyle PHOTO PAINTING -o OUT/pairN.png --size SIZE --log OUT/pairN.jsonl [extra options]`, timing
+the whole command,
 then `nstyle score`s the result. `--existing` scores results already in OUT (e.g. the PyTorch
 reference of bench/torch_jcjohnson.py) without running anything; their times come from
 OUT/log.jsonl when present. Prints one JSON line per pair and a Markdown row of medians.
@@ -67,7 +68,10 @@ def main():
             seconds = times.get(os.path.abspath(out))
         else:
             start = time.perf_counter()
-            r = subprocess.run([a.nstyle, c, s, "-o", out, "--size", str(a.size), "--quiet", *a.extra],
+            log = os.path.join(a.out, f"pair{i}.jsonl")
+            if os.path.exists(log):
+                os.remove(log)
+            r = subprocess.run([a.nstyle, c, s, "-o", out, "--size", str(a.size), "--quiet", "--log", log, *a.extra],
                                capture_output=True, text=True)
             seconds = round(time.perf_counter() - start, 1)
             if r.returncode != 0:

@@ -419,7 +419,15 @@ fn interrupted_run(out: &Path, size: &str, signals: &[i32]) -> Output {
             size,
             "--quiet",
         ])
-        .args(["--iterations", "100000", "--tol", "0", "--save-every", "1"])
+        .args([
+            "--iterations",
+            "100000",
+            "--tol",
+            "0",
+            "--min-progress",
+            "0",
+        ])
+        .args(["--save-every", "1"])
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();

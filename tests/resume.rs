@@ -19,6 +19,8 @@ fn nstyle(out: &Path, extra: &[&str]) -> Command {
             "6",
             "--tol",
             "0",
+            "--min-progress",
+            "0",
             "--quiet",
             "--seed",
             "4",

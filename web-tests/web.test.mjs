@@ -33,6 +33,7 @@ test("upload, start, watch, stop, download", { timeout: 120_000 }, async () => {
     await page.fill("input[name=iterations]", "1000");
     await page.click("details summary");
     await page.fill("input[name=tol]", "0");
+    await page.fill("input[name=min-progress]", "0");
     await page.click("#start");
 
     // The preview image changes and the chart gains points.

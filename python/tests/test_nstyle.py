@@ -70,7 +70,7 @@ def test_callback_sees_every_event_and_snapshots():
             images.append(image)
 
     out = nstyle.stylize(
-        CONTENT, STYLE, size=64, iterations=5, tol=0, callback=cb, callback_every=2
+        CONTENT, STYLE, size=64, iterations=5, tol=0, min_progress=0, callback=cb, callback_every=2
     )
     assert events == [
         "planned",
@@ -98,7 +98,7 @@ def test_callback_returning_false_stops_the_run():
             return False
         return None  # anything but False goes on
 
-    out = nstyle.stylize(CONTENT, STYLE, size=64, iterations=100, tol=0, callback=cb)
+    out = nstyle.stylize(CONTENT, STYLE, size=64, iterations=100, tol=0, min_progress=0, callback=cb)
     assert out.shape == (43, 64, 3)
     assert [e["iteration"] for e in seen if e["event"] == "iteration"] == [1, 2, 3]
     assert seen[-1]["event"] == "stopped" and seen[-1]["stop"] == "interrupted"
@@ -116,7 +116,7 @@ def test_an_exception_in_the_callback_stops_the_run_and_propagates():
             raise Boom("stop here")
 
     with pytest.raises(Boom, match="stop here"):
-        nstyle.stylize(CONTENT, STYLE, size=64, iterations=100, tol=0, callback=cb)
+        nstyle.stylize(CONTENT, STYLE, size=64, iterations=100, tol=0, min_progress=0, callback=cb)
     assert calls == ["planned", "stage_started", "iteration"]
 
 
@@ -132,7 +132,7 @@ def test_other_threads_run_while_a_job_runs():
     t.start()
     time.sleep(0.05)
     before = counter[0]
-    nstyle.stylize(CONTENT, STYLE, size=64, iterations=20, tol=0)
+    nstyle.stylize(CONTENT, STYLE, size=64, iterations=20, tol=0, min_progress=0)
     during = counter[0] - before
     done.set()
     t.join()
@@ -155,7 +155,7 @@ def test_ctrl_c_stops_the_run_and_raises_keyboard_interrupt():
     threading.Thread(target=interrupt).start()
     start = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
-        nstyle.stylize(CONTENT, STYLE, size=64, iterations=100_000, tol=0, callback=cb)
+        nstyle.stylize(CONTENT, STYLE, size=64, iterations=100_000, tol=0, min_progress=0, callback=cb)
     assert time.monotonic() - start < 10
     assert 0 < iterations[0] < 5000
 

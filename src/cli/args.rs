@@ -158,9 +158,11 @@ pub struct ModelArgs {
 /// The layers the losses use (shared by the transfer and `losses`).
 #[derive(Args, Debug, Clone)]
 pub struct LayerArgs {
-    /// Style layers with optional weights w_l, e.g. relu1_1,relu2_1:0.5 (`losses`: names only).
-    #[arg(long, default_value = defaults::STYLE_LAYERS, value_name = "LAYERS")]
-    pub style_layers: String,
+    /// Style layers with optional weights w_l, e.g. relu1_1,relu2_1:0.5. Transfer default:
+    /// relu1_1:64,relu2_1:16,relu3_1:4,relu4_1:1,relu5_1:1 (w_l = (64/N_l)^2); the paper's
+    /// equal weights: relu1_1,relu2_1,relu3_1,relu4_1,relu5_1 (`losses`: names only, that list).
+    #[arg(long, value_name = "LAYERS")]
+    pub style_layers: Option<String>,
     /// Content layer.
     #[arg(long, default_value = defaults::CONTENT_LAYER, value_name = "LAYER")]
     pub content_layer: String,
@@ -213,7 +215,7 @@ pub struct JobArgs {
     /// Style loss: one method or a fusion, e.g. gram, bn, mmd-linear:0.5,mmd-gaussian:0.5.
     #[arg(long, default_value = defaults::STYLE_LOSS, value_name = "SPEC")]
     pub style_loss: String,
-    /// gamma, the balance factor: 0.1 keeps the content, 10 is mostly style.
+    /// gamma, the balance factor (beta = gamma beta'): 1 keeps the photo, 100 paints it.
     #[arg(long, default_value_t = defaults::STYLE_WEIGHT, value_name = "GAMMA")]
     pub style_weight: f64,
     /// Weight of total variation (neighbouring-pixel differences, squared), balanced like a
@@ -239,7 +241,7 @@ pub struct JobArgs {
     #[arg(long, default_value_t = defaults::ITERATIONS, value_name = "N")]
     pub iterations: usize,
     /// Coarse-to-fine: optimise from --start-size up to --size, x1.41 per stage. auto: on
-    /// when --size is above 512.
+    /// when --size is above 256.
     #[arg(long, value_enum, default_value = "auto", value_name = "WHEN")]
     pub multiscale: MultiscaleWhen,
     /// Long edge of the first multi-scale stage.
@@ -248,9 +250,13 @@ pub struct JobArgs {
     /// Maximum iterations of each multi-scale stage after the first.
     #[arg(long, default_value_t = defaults::STAGE_ITERATIONS, value_name = "N")]
     pub stage_iterations: usize,
-    /// Stop when |x_t - x_{t-1}| / |x_t| falls below this (the paper's 0.005; 0 disables).
+    /// Stop when |x_t - x_{t-1}| / |x_t| falls below this (the paper's rule: 0.005; default 0, off).
     #[arg(long, default_value_t = defaults::TOL)]
     pub tol: f64,
+    /// Stop when the objective fell by less than this fraction over the last 20 iterations
+    /// (0 disables).
+    #[arg(long, default_value_t = defaults::MIN_PROGRESS, value_name = "F")]
+    pub min_progress: f64,
     /// Optimiser.
     #[arg(long, value_enum, default_value = "lbfgs")]
     pub optimizer: OptimizerName,
@@ -420,7 +426,11 @@ impl JobArgs {
             tv_weight: self.tv_weight,
             content_weight: self.content_weight,
             beta_prime: self.beta_prime.clone(),
-            style_layers: self.layers.style_layers.clone(),
+            style_layers: self
+                .layers
+                .style_layers
+                .clone()
+                .unwrap_or_else(|| defaults::STYLE_LAYERS.into()),
             content_layer: self.layers.content_layer.clone(),
             size: self.size,
             style_size: self.style_size,
@@ -429,6 +439,7 @@ impl JobArgs {
             start_size: self.start_size,
             stage_iterations: self.stage_iterations,
             tol: self.tol,
+            min_progress: self.min_progress,
             optimizer: self.optimizer.into(),
             lr: self.lr,
             history: self.history,
@@ -450,7 +461,11 @@ impl LossesArgs {
     pub fn options(&self) -> LossesOptions {
         LossesOptions {
             style_loss: self.style_loss.clone(),
-            style_layers: self.layers.style_layers.clone(),
+            style_layers: self
+                .layers
+                .style_layers
+                .clone()
+                .unwrap_or_else(|| defaults::STYLE_LAYER_NAMES.into()),
             content_layer: self.layers.content_layer.clone(),
             size: self.size,
             gaussian_sigma2: self.gaussian_sigma2,

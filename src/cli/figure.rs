@@ -150,11 +150,25 @@ fn s(v: &str) -> String {
 /// relative change of 0.5%, gamma 5).
 fn preset(n: u8, inputs: &Path, out: &Path, size: u32, iterations: usize, quiet: bool) -> GridArgs {
     let img = |name: &str| inputs.join(name).to_string_lossy().into_owned();
+    // The paper's settings, not the product's defaults: equal layer weights, gamma 5, no
+    // total variation, its stopping rule, one scale.
     let mut transfer = vec![
         s("--size"),
         size.to_string(),
         s("--iterations"),
         iterations.to_string(),
+        s("--style-layers"),
+        s(nstyle::run::options::defaults::STYLE_LAYER_NAMES),
+        s("--style-weight"),
+        s("5"),
+        s("--tv-weight"),
+        s("0"),
+        s("--tol"),
+        s("0.005"),
+        s("--min-progress"),
+        s("0"),
+        s("--multiscale"),
+        s("off"),
     ];
     if quiet {
         transfer.push(s("--quiet"));
@@ -246,7 +260,6 @@ fn preset(n: u8, inputs: &Path, out: &Path, size: u32, iterations: usize, quiet:
             g.col_labels = Some(s("0.9 : 0.1,0.7 : 0.3,0.5 : 0.5,0.3 : 0.7,0.1 : 0.9"));
             g.col_title = Some(s("blend weights (first method : second)"));
             g.title = Some(s("Figure 4. Fusions of two methods (γ = 5)"));
-            transfer.extend([s("--style-weight"), s("5")]);
         }
     }
     g.transfer = transfer;

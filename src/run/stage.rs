@@ -70,6 +70,7 @@ pub fn optimize(
     let mut stop = StopReason::MaxIterations;
     let mut last_step_stalled = false;
     let mut iterations = 0;
+    let mut objective = Vec::with_capacity(cfg.iterations);
     for it in 1..=cfg.iterations {
         let step_start = Instant::now();
         let prev = x.data.clone();
@@ -78,6 +79,7 @@ pub fn optimize(
         last_step_stalled = out.stalled;
         iterations = it;
         let rel = relative_change(&x.data, &prev, h * w);
+        objective.push(out.value);
         if !out.value.is_finite() {
             return Err(Error::option(
                 "the objective became non-finite; try a smaller style weight or learning rate",
@@ -117,7 +119,7 @@ pub fn optimize(
             stop = StopReason::Stalled;
             break;
         }
-        if rel < cfg.tol {
+        if cfg.converged(&objective, rel) {
             stop = StopReason::Converged;
             break;
         }

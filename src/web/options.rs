@@ -26,6 +26,7 @@ pub const MORE: &[&str] = &[
     "content-weight",
     "tv-weight",
     "tol",
+    "min-progress",
     "style-size",
     "multiscale",
     "start-size",
