@@ -200,3 +200,60 @@ fn bad_weights_are_refused() {
     b.add(0, &a).unwrap();
     assert!(b.add(1, &a).is_err());
 }
+
+/// A repository image at this long edge, in network space.
+fn image(rel: &str, long: u32) -> nstyle::tensor::InputImage {
+    use nstyle::image_io::{fit_long_edge, load_image, resize, to_input};
+    let img = load_image(&example(rel)).unwrap().image;
+    let (w, h) = fit_long_edge(img.width(), img.height(), long);
+    to_input(&resize(&img, w, h))
+}
+
+#[test]
+fn the_objective_blends_real_paintings() {
+    use nstyle::objective::{noise_image, Objective};
+    use nstyle::optim::Problem;
+    use nstyle::tensor::InputImage;
+    use nstyle::{CpuVgg19, Pooling, StyleConfig, StyleSpec};
+    let weights = bundled_weights();
+    let mut net = CpuVgg19::new(&weights, Pooling::Average);
+    let content = image("content/chelsea.jpg", 32);
+    let (s, t) = (
+        image("style/starry_night.jpg", 32),
+        image("style/wave.jpg", 40),
+    );
+    let (h, w) = (content.height, content.width);
+    let (probe, x) = (noise_image(h, w, 0), noise_image(h, w, 7));
+    // Every method at once: a fusion, so one objective evaluates them all.
+    let fusion = |sample: bool| StyleSpec {
+        terms: Method::ALL
+            .iter()
+            .filter(|m| sample || !is_sample_method(**m))
+            .map(|&m| (m, 1.0))
+            .collect(),
+    };
+    let mut run = |styles: &[(&InputImage, f64)], style: StyleSpec| {
+        let cfg = StyleConfig {
+            style,
+            seed: 1,
+            ..StyleConfig::default()
+        };
+        let mut obj = Objective::blended(&mut net, Some(&content), styles, h, w, &cfg).unwrap();
+        obj.calibrate(&probe).unwrap();
+        let (v, g) = obj.evaluate(&x.data).unwrap();
+        let per_group: Vec<f64> = obj.last.groups.iter().map(|g| g.value).collect();
+        (v, g, per_group)
+    };
+    // Moment methods: a painting blended with itself is that painting.
+    let one = run(&[(&s, 1.0)], fusion(false));
+    assert_eq!(run(&[(&s, 0.5), (&s, 0.5)], fusion(false)), one);
+    // Every method: weight 0 leaves the other painting out entirely.
+    let one = run(&[(&s, 1.0)], fusion(true));
+    assert_eq!(run(&[(&s, 1.0), (&t, 0.0)], fusion(true)), one);
+    // A real blend is something else, and finite.
+    let mixed = run(&[(&s, 0.6), (&t, 0.4)], fusion(true));
+    assert!(mixed.2.iter().all(|v| v.is_finite()));
+    for (k, (a, b)) in mixed.2.iter().zip(&one.2).enumerate().skip(1) {
+        assert!(a != b, "group {k}: the blend changed nothing");
+    }
+}

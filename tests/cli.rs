@@ -369,6 +369,8 @@ fn help_documents_every_option() {
         "--content-layer",
         "--size",
         "--style-size",
+        "--style-scale",
+        "--style-blend",
         "--iterations",
         "--tol",
         "--optimizer",

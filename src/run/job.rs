@@ -116,11 +116,19 @@ impl Job {
             } else if resume.is_some_and(|r| r.stage > k + 1) {
                 continue;
             }
-            let style = to_input(&resize(
-                &self.spec.style,
-                stage.style_width as u32,
-                stage.style_height as u32,
-            ));
+            // Styles of weight 0 are left out (the objective would skip them).
+            let styles: Vec<(InputImage, f64)> = self
+                .spec
+                .styles
+                .iter()
+                .zip(&stage.style_sizes)
+                .filter(|(s, _)| s.weight > 0.0)
+                .map(|(s, size)| {
+                    let (w, h) = (size.width as u32, size.height as u32);
+                    (to_input(&resize(&s.image, w, h)), s.weight)
+                })
+                .collect();
+            let styles: Vec<(&InputImage, f64)> = styles.iter().map(|(s, w)| (s, *w)).collect();
             let content = self
                 .spec
                 .content
@@ -143,7 +151,7 @@ impl Job {
             let result = optimize(
                 net.as_mut(),
                 content.as_ref(),
-                &style,
+                &styles,
                 &stage_init,
                 &cfg,
                 &ctx,

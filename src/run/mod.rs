@@ -20,5 +20,5 @@ pub use job::{Job, Outcome};
 pub use losses::{evaluate_losses, LossValues, SizeMismatch};
 pub use options::{InitChoice, LossesOptions, OptimizerChoice, TransferOptions};
 pub use plan::{Plan, StagePlan};
-pub use spec::{InitSpec, JobSpec, Multiscale};
+pub use spec::{InitSpec, JobSpec, Multiscale, StyleImage};
 pub use stage::{optimize, stylize, StageContext, Stylized};
