@@ -371,6 +371,7 @@ fn help_documents_every_option() {
         "--style-size",
         "--style-scale",
         "--style-blend",
+        "--preserve-colors",
         "--iterations",
         "--tol",
         "--optimizer",

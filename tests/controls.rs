@@ -164,3 +164,52 @@ fn bad_blend_and_scale_values_are_one_line_errors() {
     }
     assert!(!out.exists());
 }
+
+/// Mean |I| + |Q| difference (YIQ) between an output and the photo at its size.
+fn chroma_gap(out: &Path) -> f64 {
+    use nstyle::colour::yiq;
+    let img = image::open(out).unwrap().to_rgb32f();
+    let photo = nstyle::image_io::load_image(&example("content/chelsea.jpg")).unwrap();
+    let photo = nstyle::image_io::resize(&photo.image, img.width(), img.height());
+    let gap: f64 = img
+        .pixels()
+        .zip(photo.pixels())
+        .map(|(a, b)| {
+            let (a, b) = (yiq(a.0), yiq(b.0));
+            (a[1] - b[1]).abs() + (a[2] - b[2]).abs()
+        })
+        .sum();
+    gap / img.len() as f64 * 3.0
+}
+
+#[test]
+fn preserve_colors_runs_end_to_end() {
+    let d = tempfile::tempdir().unwrap();
+    let path = |name: &str| d.path().join(name);
+    let mut gaps = Vec::new();
+    for (mode, name) in [
+        ("none", "none.png"),
+        ("lum", "lum.png"),
+        ("match", "match.png"),
+    ] {
+        let (out, log) = (path(name), path(&format!("{mode}.jsonl")));
+        let mut args = vec![photo(), starry(), "-o", s(&out)];
+        args.extend(SMALL);
+        args.extend(["--preserve-colors", mode, "--log", s(&log)]);
+        ok(&run(&args));
+        let want = if mode == "lum" { "luminance" } else { mode };
+        assert_eq!(planned(&log)["preserve_colors"], want);
+        gaps.push(chroma_gap(&out));
+    }
+    // Luminance keeps the photo's chroma up to 8-bit rounding (and the clamp at save);
+    // the plain transfer does not. (Matching recolours the paintings, not the result:
+    // tests/colour.rs checks it.)
+    let (none, lum) = (gaps[0], gaps[1]);
+    assert!(lum < 0.004, "luminance: chroma gap {lum}");
+    assert!(none > 5.0 * lum, "{gaps:?}");
+    // Without a photo there are no colours to keep.
+    let out = path("texture.png");
+    let args = ["--style-only", starry(), "-o", s(&out), "--size", "32"];
+    let o = run(&[&args[..], &["--preserve-colors", "match"]].concat());
+    one_line_error(&o, "preserve-colors");
+}

@@ -3,6 +3,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use nstyle::colour::PreserveColors;
 use nstyle::engine::{ConvAlgorithm, Pooling};
 use nstyle::image_io::{self, LoadedImage};
 use nstyle::loss::Method;
@@ -19,6 +20,7 @@ Examples:
   nstyle photo.jpg painting.jpg -o out.png --style-loss mmd-linear --style-weight 2
   nstyle photo.jpg painting.jpg -o out.png --style-loss mmd-linear:0.5,mmd-gaussian:0.5
   nstyle photo.jpg painting.jpg -o out.png --style-loss bn --size 256 --iterations 200
+  nstyle photo.jpg painting.jpg -o out.png --preserve-colors luminance
   nstyle photo.jpg starry.jpg scream.jpg -o out.png --style-blend 0.7,0.3
   nstyle photo.jpg painting.jpg -o out.png --style-scale 0.5
   nstyle --style-only painting.jpg -o texture.png --size 256
@@ -109,6 +111,29 @@ impl From<ConvName> for ConvAlgorithm {
             ConvName::Winograd => ConvAlgorithm::Winograd,
             ConvName::Im2col => ConvAlgorithm::Im2col,
             ConvName::WinogradBf16 => ConvAlgorithm::WinogradBf16,
+        }
+    }
+}
+
+/// `--preserve-colors` (see `nstyle::colour`).
+#[derive(Clone, Copy, Debug, PartialEq, ValueEnum)]
+pub enum ColoursName {
+    /// The transfer's own colours.
+    None,
+    /// Transfer the luminance only (YIQ), keep the photo's chroma.
+    #[value(alias = "lum")]
+    Luminance,
+    /// Recolour the paintings to the photo's colour mean and covariance first.
+    #[value(aliases = ["color-match", "colour-match"])]
+    Match,
+}
+
+impl From<ColoursName> for PreserveColors {
+    fn from(c: ColoursName) -> Self {
+        match c {
+            ColoursName::None => PreserveColors::None,
+            ColoursName::Luminance => PreserveColors::Luminance,
+            ColoursName::Match => PreserveColors::Match,
         }
     }
 }
@@ -245,6 +270,11 @@ pub struct JobArgs {
     /// feature distributions.
     #[arg(long, value_name = "W,W,...")]
     pub style_blend: Option<String>,
+    /// Keep the photo's colours: luminance (transfer the luminance only and keep the
+    /// photo's chroma, YIQ; Gatys et al. 2017) or match (recolour the paintings to the
+    /// photo's colour mean and covariance before the transfer).
+    #[arg(long, value_enum, default_value = "none", value_name = "MODE")]
+    pub preserve_colors: ColoursName,
     /// Maximum number of optimiser iterations (of the first stage when multi-scale).
     #[arg(long, default_value_t = defaults::ITERATIONS, value_name = "N")]
     pub iterations: usize,
@@ -436,6 +466,7 @@ impl JobArgs {
             style_size: self.style_size,
             style_scale: self.style_scale,
             style_blend: self.style_blend.clone(),
+            preserve_colors: self.preserve_colors.into(),
             iterations: self.iterations,
             multiscale: self.multiscale.into(),
             start_size: self.start_size,

@@ -11,6 +11,7 @@
 use super::events::{Event, Observer};
 use super::plan::Plan;
 use super::spec::{InitSpec, JobSpec};
+use crate::colour::PreserveColors;
 use crate::image_io::{read_npy, write_atomically, write_npy};
 use crate::tensor::InputImage;
 use crate::{Error, Result};
@@ -52,6 +53,9 @@ pub fn fingerprint(spec: &JobSpec, plan: &Plan) -> String {
     }
     // Only what a one-style job did not have, so that its fingerprint (and a checkpoint
     // written before blends existed) stays the same.
+    if spec.colours != PreserveColors::None {
+        spec.colours.name().hash(&mut h);
+    }
     if spec.styles.len() > 1 {
         let weights: Vec<u64> = plan.style_weights.iter().map(|w| w.to_bits()).collect();
         let sizes: Vec<_> = plan.stages.iter().map(|s| &s.style_sizes).collect();

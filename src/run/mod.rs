@@ -3,6 +3,7 @@
 //! ([`stage::optimize`]) and tells an [`Observer`] what happens ([`Event`]).
 
 pub mod checkpoint;
+mod colours;
 pub mod events;
 pub mod job;
 pub mod losses;

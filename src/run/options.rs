@@ -8,6 +8,7 @@
 
 use super::spec::{InitSpec, JobSpec, Multiscale, StyleImage};
 use crate::backend::Backend;
+use crate::colour::PreserveColors;
 use crate::engine::{ConvAlgorithm, Pooling};
 use crate::loss::blend::normalised_weights;
 use crate::loss::{parse_layer_weights, LossOptions, Method, StyleSpec};
@@ -74,6 +75,8 @@ pub struct TransferOptions {
     pub style_scale: Option<f64>,
     /// Blend weights of the style images, `0.7,0.3` (`None`: equal).
     pub style_blend: Option<String>,
+    /// Keep the photo's colours: `none`, `luminance` or `match`.
+    pub preserve_colors: PreserveColors,
     pub iterations: usize,
     pub multiscale: Multiscale,
     pub start_size: u32,
@@ -112,6 +115,7 @@ impl Default for TransferOptions {
             style_size: None,
             style_scale: None,
             style_blend: None,
+            preserve_colors: PreserveColors::None,
             iterations: defaults::ITERATIONS,
             multiscale: Multiscale::Auto,
             start_size: defaults::START_SIZE,
@@ -224,6 +228,7 @@ impl TransferOptions {
         "style-size",
         "style-scale",
         "style-blend",
+        "preserve-colors",
         "iterations",
         "multiscale",
         "start-size",
@@ -266,6 +271,7 @@ impl TransferOptions {
             "style-size" => self.style_size = Some(whole(option, v)?),
             "style-scale" => self.style_scale = Some(float(option, v)?),
             "style-blend" => self.style_blend = Some(v.into()),
+            "preserve-colors" => self.preserve_colors = choice(option, v, PreserveColors::CHOICES)?,
             "iterations" => self.iterations = whole(option, v)?,
             "multiscale" => {
                 self.multiscale = choice(
@@ -437,6 +443,7 @@ impl TransferOptions {
             size: self.size,
             style_size: self.style_size,
             style_scale: self.style_scale,
+            colours: self.preserve_colors,
             multiscale: self.multiscale,
             start_size: self.start_size,
             stage_iterations: self.stage_iterations,

@@ -10,6 +10,7 @@
 
 use super::memory;
 use super::spec::{JobSpec, Multiscale};
+use crate::colour::PreserveColors;
 use crate::image_io::fit_long_edge;
 use crate::loss::blend::normalised_weights;
 use crate::optim::OptimizerKind;
@@ -58,6 +59,7 @@ pub struct Plan {
     pub style_sizes: Vec<Size>,
     /// The style images' blend weights, normalised to sum 1.
     pub style_weights: Vec<f64>,
+    pub preserve_colors: PreserveColors,
     /// Ascending; the last is the output size. One stage without multi-scale.
     pub stages: Vec<StagePlan>,
     /// Estimated peak, bytes.
@@ -117,6 +119,12 @@ impl Plan {
         let style_weights =
             normalised_weights(&spec.styles.iter().map(|s| s.weight).collect::<Vec<_>>())?;
         let style_px = style_edge(spec)?;
+        if spec.colours != PreserveColors::None && spec.content.is_none() {
+            return Err(Error::invalid(
+                "preserve-colors",
+                "needs a content image (the photo whose colours are kept)",
+            ));
+        }
         let content = spec.content.as_ref();
         // Output: the content's aspect at `size`; style reconstruction takes the first
         // style image's aspect at the style edge.
@@ -192,6 +200,7 @@ impl Plan {
             style_height: out.style_height,
             style_sizes: out.style_sizes.clone(),
             style_weights,
+            preserve_colors: spec.colours,
             stages,
             memory_bytes: 0,
             memory_limit: None,

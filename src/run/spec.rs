@@ -3,6 +3,7 @@
 
 use super::checkpoint::Resume;
 use crate::backend::Backend;
+use crate::colour::PreserveColors;
 use crate::config::StyleConfig;
 use image::Rgb32FImage;
 
@@ -51,6 +52,8 @@ pub struct JobSpec {
     /// Long edge of every style image as a multiple of `size` (jcjohnson's
     /// `-style_scale`); not together with `style_size`.
     pub style_scale: Option<f64>,
+    /// Keep the photo's colours ([`crate::colour`]); needs a content image.
+    pub colours: PreserveColors,
     pub multiscale: Multiscale,
     /// Long edge of the first multi-scale stage.
     pub start_size: u32,
@@ -83,6 +86,7 @@ impl JobSpec {
             size: 512,
             style_size: None,
             style_scale: None,
+            colours: PreserveColors::None,
             multiscale: Multiscale::Auto,
             start_size: 256,
             stage_iterations: 100,

@@ -29,6 +29,7 @@ pub const MORE: &[&str] = &[
     "tol",
     "style-size",
     "style-scale",
+    "preserve-colors",
     "multiscale",
     "start-size",
     "stage-iterations",
