@@ -67,8 +67,9 @@ impl Job {
 
     /// Runs every stage: content and style are resized from the originals at each stage;
     /// the first starts from the initial image, later ones from the previous result
-    /// upscaled. A stopped run returns its current image upscaled to the output size,
-    /// like a finished one recombined with the photo's chroma under `luminance`.
+    /// upscaled. A stopped run returns its current image upscaled to the output size.
+    /// With `preserve-colors luminance` the returned image (finished or stopped) has the
+    /// photo's chroma; what observers are handed during the run is grey.
     /// Observers see [`Event::Planned`] first and `Finished`, `Stopped` or `Failed` last.
     pub fn run(&self, weights: &Vgg19Weights, observer: &mut dyn Observer) -> Result<Outcome> {
         let _ = observer.on_event(&Event::Planned(self.plan.clone()), None);

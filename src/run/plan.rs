@@ -358,7 +358,7 @@ mod tests {
     }
 
     fn err(s: &JobSpec) -> String {
-        Plan::new(s).err().expect("an error").to_string()
+        Plan::new(s).expect_err("an error").to_string()
     }
 
     #[test]
