@@ -193,7 +193,7 @@ def test_bad_arguments_raise_value_error_with_the_one_line_message(tmp_path):
     one_line_value_error(r"unknown layer 'relu7_1'", CONTENT, STYLE, style_layers=["relu1_1", "relu7_1"])
     one_line_value_error(r"^style_blend gives 3 weights for 2 style images", CONTENT, [STYLE, STYLE], style_blend=[1, 2, 3])
     one_line_value_error(r"^style_blend weights must be finite and >= 0, got -1$", CONTENT, [STYLE, STYLE], style_blend="-1,2")
-    one_line_value_error(r"^style_scale cannot be combined with style_size", CONTENT, STYLE, style_scale=0.5, style_size=64)
+    one_line_value_error(r"^style_scale cannot be combined with a style size", CONTENT, STYLE, style_scale=0.5, style_size=64)
     one_line_value_error(r"H x W x 3", np.zeros((4, 4), np.uint8), STYLE)
     one_line_value_error(r"uint8 .* or float32", np.zeros((4, 4, 3), np.int64), STYLE)
     one_line_value_error(r"\[0, 1\]", np.full((8, 8, 3), 2.0, np.float32), STYLE)
