@@ -25,6 +25,7 @@
 
 pub mod backend;
 pub mod bench;
+pub mod colour;
 pub mod config;
 pub mod engine;
 pub mod error;

@@ -172,7 +172,14 @@ fn a_corrupt_input_fails_only_its_row() {
             image("style/wave.jpg")
         ),
         format!(
-            r#"{{"content": "{}", "style": ["{}", "{}"], "output": "out/two.png"}}"#,
+            r#"{{"content": "{}", "style": ["{}", "{}"], "output": "out/two.png", "style_blend": "1,2,3"}}"#,
+            image("content/chelsea.jpg"),
+            image("style/wave.jpg"),
+            image("style/the_scream.jpg")
+        ),
+        // Several paintings in a row blend.
+        format!(
+            r#"{{"content": "{}", "style": ["{}", "{}"], "output": "out/blend.png", "style_blend": "2,1"}}"#,
             image("content/chelsea.jpg"),
             image("style/wave.jpg"),
             image("style/the_scream.jpg")
@@ -188,14 +195,18 @@ fn a_corrupt_input_fails_only_its_row() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!err.contains("panicked"), "{err}");
     assert!(d.path().join("out/good.png").is_file());
+    assert!(d.path().join("out/blend.png").is_file());
     assert!(!d.path().join("out/bad.png").exists());
     let s = summary(&d.path().join("jobs.summary.json"));
-    assert_eq!(rows(&s, "done"), [0]);
+    assert_eq!(rows(&s, "done"), [0, 3]);
     assert_eq!(rows(&s, "failed"), [1, 2]);
     let e1 = s["failed"][0]["error"].as_str().unwrap();
     assert!(e1.contains("corrupt.png") && !e1.contains('\n'), "{e1}");
     let e2 = s["failed"][1]["error"].as_str().unwrap();
-    assert!(e2.contains("not supported yet"), "{e2}");
+    assert!(
+        e2.contains("--style-blend gives 3 weights for 2 style images"),
+        "{e2}"
+    );
 }
 
 #[test]

@@ -331,14 +331,15 @@ impl Callback<'_> {
 }
 
 /// `stylize` (see the Python docstring): returns `(bytes, height, width)` of the
-/// H x W x 3 result.
+/// H x W x 3 result. `styles` is a list of one or more paintings (blended by the
+/// `style_blend` option).
 #[pyfunction]
-#[pyo3(signature = (content, style, options, init_image=None, callback=None, callback_every=None, threads=None, float_output=false))]
+#[pyo3(signature = (content, styles, options, init_image=None, callback=None, callback_every=None, threads=None, float_output=false))]
 #[allow(clippy::too_many_arguments)]
 fn stylize<'py>(
     py: Python<'py>,
     content: Option<Bound<'py, PyAny>>,
-    style: Bound<'py, PyAny>,
+    styles: Vec<Bound<'py, PyAny>>,
     options: Vec<(String, String)>,
     init_image: Option<Bound<'py, PyAny>>,
     callback: Option<Py<PyAny>>,
@@ -348,22 +349,32 @@ fn stylize<'py>(
 ) -> PyResult<(Bound<'py, PyByteArray>, usize, usize)> {
     let opts = transfer_options("stylize", options)?;
     let content = ImageArg::opt(content.as_ref(), "content")?;
-    let style = ImageArg::from_py(&style, "style")?;
+    let styles = styles
+        .iter()
+        .map(|s| ImageArg::from_py(s, "style"))
+        .collect::<PyResult<Vec<_>>>()?;
     let init_image = ImageArg::opt(init_image.as_ref(), "init")?;
     if callback_every == Some(0) {
         return Err(PyValueError::new_err("callback_every must be at least 1"));
     }
     opts.check(content.is_some()).map_err(py_error)?;
+    if styles.is_empty() {
+        return Err(PyValueError::new_err("style: give at least one painting"));
+    }
+    opts.style_weights(styles.len()).map_err(py_error)?;
     let threads = thread_plan(py, threads)?;
     let content = content.map(|c| c.decode("content")).transpose()?;
-    let style = style.decode("style")?;
+    let styles = styles
+        .iter()
+        .map(|s| s.decode("style"))
+        .collect::<PyResult<Vec<_>>>()?;
     let init = match (init_image, opts.init_choice()) {
         (Some(img), _) => InitSpec::Image(img.decode("init")?),
         (None, InitChoice::Noise) => InitSpec::Noise,
         (None, InitChoice::Content) => InitSpec::Content,
         (None, InitChoice::File(p)) => InitSpec::Image(ImageArg::Path(p.into()).decode("init")?),
     };
-    let mut spec = opts.job_spec(content, style, init).map_err(py_error)?;
+    let mut spec = opts.job_spec(content, styles, init).map_err(py_error)?;
     if callback.is_some() {
         spec.snapshot_every = callback_every;
     }

@@ -56,6 +56,23 @@ def test_stylize_gives_the_bytes_of_the_command_line(tmp_path):
     assert np.array_equal(np.round(f * 255).astype(np.uint8), expected)
 
 
+def test_blends_colours_and_style_scale_give_the_command_lines_bytes(tmp_path):
+    scream = ROOT / "images" / "style" / "the_scream.jpg"
+    out = tmp_path / "cli.png"
+    cli(CONTENT, STYLE, scream, "-o", out, "--size", 64, "--iterations", 3, "--seed", 5,
+        "--style-blend", "0.7,0.3", "--preserve-colors", "luminance", "--style-scale", 0.75,
+        "--quiet")
+    expected = nstyle.load_image(out, dtype="uint8")
+    got = nstyle.stylize(CONTENT, [STYLE, scream], size=64, iterations=3, seed=5,
+                         style_blend=[0.7, 0.3], preserve_colors="luminance", style_scale=0.75)
+    assert got.tobytes() == expected.tobytes()
+    planned = []
+    nstyle.stylize(None, [scream, STYLE], size=32, iterations=1,
+                   callback=lambda e, _: planned.append(e) if e["event"] == "planned" else None)
+    assert planned[0]["style_weights"] == [0.5, 0.5]
+    assert [s["height"] for s in planned[0]["style_sizes"]] == [32, 20]
+
+
 def test_style_only_takes_the_paintings_aspect():
     out = nstyle.stylize(None, STYLE, size=48, iterations=2)
     assert out.shape[1] == 48 or out.shape[0] == 48
@@ -174,7 +191,9 @@ def test_bad_arguments_raise_value_error_with_the_one_line_message(tmp_path):
     one_line_value_error(r"^optimizer must be one of lbfgs, adam, got 'sgd'$", CONTENT, STYLE, optimizer="sgd")
     one_line_value_error(r"unknown style loss 'fancy'", CONTENT, STYLE, style_loss="fancy")
     one_line_value_error(r"unknown layer 'relu7_1'", CONTENT, STYLE, style_layers=["relu1_1", "relu7_1"])
-    one_line_value_error(r"several style images \(2\) are not supported yet", CONTENT, [STYLE, STYLE])
+    one_line_value_error(r"^style_blend gives 3 weights for 2 style images", CONTENT, [STYLE, STYLE], style_blend=[1, 2, 3])
+    one_line_value_error(r"^style_blend weights must be finite and >= 0, got -1$", CONTENT, [STYLE, STYLE], style_blend="-1,2")
+    one_line_value_error(r"^style_scale cannot be combined with a style size", CONTENT, STYLE, style_scale=0.5, style_size=64)
     one_line_value_error(r"H x W x 3", np.zeros((4, 4), np.uint8), STYLE)
     one_line_value_error(r"uint8 .* or float32", np.zeros((4, 4, 3), np.int64), STYLE)
     one_line_value_error(r"\[0, 1\]", np.full((8, 8, 3), 2.0, np.float32), STYLE)

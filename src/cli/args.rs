@@ -3,6 +3,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use nstyle::colour::PreserveColors;
 use nstyle::engine::{ConvAlgorithm, Pooling};
 use nstyle::image_io::{self, LoadedImage};
 use nstyle::loss::Method;
@@ -19,6 +20,9 @@ Examples:
   nstyle photo.jpg painting.jpg -o out.png --style-loss mmd-linear --style-weight 2
   nstyle photo.jpg painting.jpg -o out.png --style-loss mmd-linear:0.5,mmd-gaussian:0.5
   nstyle photo.jpg painting.jpg -o out.png --style-loss bn --size 256 --iterations 200
+  nstyle photo.jpg painting.jpg -o out.png --preserve-colors luminance
+  nstyle photo.jpg starry.jpg scream.jpg -o out.png --style-blend 0.7,0.3
+  nstyle photo.jpg painting.jpg -o out.png --style-scale 0.5
   nstyle --style-only painting.jpg -o texture.png --size 256
   nstyle losses --content photo.jpg --style painting.jpg --image out.png --size 128
   nstyle batch jobs.csv --size 256 --shard 0/4
@@ -114,6 +118,29 @@ impl From<ConvName> for ConvAlgorithm {
     }
 }
 
+/// `--preserve-colors` (see `nstyle::colour`).
+#[derive(Clone, Copy, Debug, PartialEq, ValueEnum)]
+pub enum ColoursName {
+    /// The transfer's own colours.
+    None,
+    /// Transfer the luminance only (YIQ), keep the photo's chroma.
+    #[value(alias = "lum")]
+    Luminance,
+    /// Recolour the paintings to the photo's colour mean and covariance first.
+    #[value(aliases = ["color-match", "colour-match"])]
+    Match,
+}
+
+impl From<ColoursName> for PreserveColors {
+    fn from(c: ColoursName) -> Self {
+        match c {
+            ColoursName::None => PreserveColors::None,
+            ColoursName::Luminance => PreserveColors::Luminance,
+            ColoursName::Match => PreserveColors::Match,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, ValueEnum)]
 pub enum MultiscaleWhen {
     Auto,
@@ -170,13 +197,15 @@ pub struct LayerArgs {
 
 #[derive(Args, Debug)]
 pub struct TransferArgs {
-    /// CONTENT STYLE (or only STYLE with --style-only).
-    #[arg(value_name = "IMAGES", num_args = 1..=2, required = true)]
+    /// CONTENT STYLE [STYLE...] (or only STYLE [STYLE...] with --style-only); several
+    /// paintings blend (--style-blend).
+    #[arg(value_name = "IMAGES", num_args = 1.., required = true)]
     pub inputs: Vec<PathBuf>,
     /// Output image (.png, .jpg, .tif); written atomically.
     #[arg(short, long, value_name = "FILE", required = true)]
     pub output: Option<PathBuf>,
-    /// Style reconstruction / texture synthesis: one STYLE image, no content (alpha = 0).
+    /// Style reconstruction / texture synthesis: STYLE images only, no content (alpha = 0);
+    /// the output takes the first one's shape.
     #[arg(long)]
     pub style_only: bool,
     #[command(flatten)]
@@ -234,9 +263,23 @@ pub struct JobArgs {
     /// Long edge of the output in pixels (the content image is resized to it).
     #[arg(long, default_value_t = defaults::SIZE, value_name = "PX")]
     pub size: u32,
-    /// Long edge of the style image (default: --size).
+    /// Long edge of the style images (default: --size).
     #[arg(long, value_name = "PX")]
     pub style_size: Option<u32>,
+    /// Long edge of the style images as a multiple of --size, e.g. 0.5 (instead of
+    /// --style-size).
+    #[arg(long, value_name = "F")]
+    pub style_scale: Option<f64>,
+    /// Blend weights of several paintings, one per painting, e.g. 0.7,0.3 (normalised to
+    /// sum 1; default: equal). The style target is the weighted mixture of the paintings'
+    /// feature distributions.
+    #[arg(long, value_name = "W,W,...")]
+    pub style_blend: Option<String>,
+    /// Keep the photo's colours: luminance (transfer the luminance only and keep the
+    /// photo's chroma, YIQ; Gatys et al. 2017) or match (recolour the paintings to the
+    /// photo's colour mean and covariance before the transfer).
+    #[arg(long, value_enum, default_value = "none", value_name = "MODE")]
+    pub preserve_colors: ColoursName,
     /// Maximum number of optimiser iterations (of the first stage when multi-scale).
     #[arg(long, default_value_t = defaults::ITERATIONS, value_name = "N")]
     pub iterations: usize,
@@ -434,6 +477,9 @@ impl JobArgs {
             content_layer: self.layers.content_layer.clone(),
             size: self.size,
             style_size: self.style_size,
+            style_scale: self.style_scale,
+            style_blend: self.style_blend.clone(),
+            preserve_colors: self.preserve_colors.into(),
             iterations: self.iterations,
             multiscale: self.multiscale.into(),
             start_size: self.start_size,
@@ -488,14 +534,13 @@ impl TransferArgs {
         Ok(out)
     }
 
-    /// (content, style) paths from the positional arguments.
-    fn input_paths(&self) -> Result<(Option<&Path>, &Path)> {
-        Ok(match (self.style_only, self.inputs.as_slice()) {
-            (false, [c, s]) => (Some(c.as_path()), s.as_path()),
-            (true, [s]) => (None, s.as_path()),
-            (false, [_]) => bail!("expected CONTENT and STYLE images (or --style-only STYLE)"),
-            (true, _) => bail!("--style-only takes exactly one image (the style)"),
-            _ => bail!("expected CONTENT and STYLE images"),
+    /// (content, styles) paths from the positional arguments.
+    pub fn input_paths(&self) -> Result<(Option<&Path>, Vec<&Path>)> {
+        let paths: Vec<&Path> = self.inputs.iter().map(PathBuf::as_path).collect();
+        Ok(match (self.style_only, paths.split_first()) {
+            (true, Some(_)) => (None, paths),
+            (false, Some((c, styles))) if !styles.is_empty() => (Some(*c), styles.to_vec()),
+            _ => bail!("expected CONTENT and STYLE images (or --style-only STYLE)"),
         })
     }
 
@@ -504,7 +549,8 @@ impl TransferArgs {
     pub fn job_spec(&self) -> Result<(JobSpec, Vec<String>)> {
         let options = self.job.options();
         options.check(!self.style_only)?;
-        let (content_path, style_path) = self.input_paths()?;
+        let (content_path, style_paths) = self.input_paths()?;
+        options.style_weights(style_paths.len())?;
         let mut notes = Vec::new();
         let mut decode = |p: &Path| -> Result<_> {
             let l = load(p)?;
@@ -512,7 +558,10 @@ impl TransferArgs {
             Ok(l.image)
         };
         let content = content_path.map(&mut decode).transpose()?;
-        let style = decode(style_path)?;
+        let styles = style_paths
+            .into_iter()
+            .map(&mut decode)
+            .collect::<Result<Vec<_>>>()?;
         let init = match options.init_choice() {
             InitChoice::Noise => InitSpec::Noise,
             InitChoice::Content => InitSpec::Content,
@@ -520,7 +569,7 @@ impl TransferArgs {
         };
         let spec = JobSpec {
             snapshot_every: self.save_every,
-            ..options.job_spec(content, style, init)?
+            ..options.job_spec(content, styles, init)?
         };
         Ok((spec, notes))
     }

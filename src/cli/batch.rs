@@ -268,17 +268,12 @@ impl Runner<'_> {
     /// Runs one row and writes its output; `None` when Ctrl-C stopped it (nothing is
     /// written, so a rerun does it again).
     fn transfer(&mut self, row: &RowSpec) -> Result<Option<Summary>> {
-        if row.styles.len() > 1 {
-            bail!(
-                "several style images ({}) are not supported yet: give one painting per row",
-                row.styles.len()
-            );
-        }
         let mut options = self.base.clone();
         for (name, value) in &row.overrides {
             options.set(name, value)?;
         }
         options.check(row.content.is_some())?;
+        options.style_weights(row.styles.len())?;
         if let Some(dir) = row.output.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| format!("{}", dir.display()))?;
         }
@@ -289,13 +284,17 @@ impl Runner<'_> {
             .map(load)
             .transpose()?
             .map(|l| l.image);
-        let style = load(&row.styles[0])?.image;
+        let styles = row
+            .styles
+            .iter()
+            .map(|p| Ok(load(p)?.image))
+            .collect::<Result<Vec<_>>>()?;
         let init = match options.init_choice() {
             InitChoice::Noise => InitSpec::Noise,
             InitChoice::Content => InitSpec::Content,
             InitChoice::File(p) => InitSpec::Image(load(p)?.image),
         };
-        let job = Job::new(options.job_spec(content, style, init)?)?;
+        let job = Job::new(options.job_spec(content, styles, init)?)?;
         if self.weights.as_ref().map(|w| &w.0) != Some(&options.weights) {
             self.weights = None;
             self.weights = Some((options.weights.clone(), options.load_weights()?));

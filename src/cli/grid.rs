@@ -354,9 +354,10 @@ fn plan_cell(
     cell.width = plan.width;
     cell.height = plan.height;
     cell.sixteen_bit = ta.sixteen_bit;
+    // The sheet shows the first painting of a blend.
     match (ta.style_only, ta.inputs.as_slice()) {
-        (true, [s]) => cell.style = s.clone(),
-        (false, [c, s]) => (cell.content, cell.style) = (Some(c.clone()), s.clone()),
+        (true, [s, ..]) => cell.style = s.clone(),
+        (false, [c, s, ..]) => (cell.content, cell.style) = (Some(c.clone()), s.clone()),
         _ => {}
     }
     let notes = notes.into_iter().chain(plan.notes.clone()).collect();

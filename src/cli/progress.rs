@@ -3,6 +3,7 @@
 //! Ctrl-C as an observer that asks the job to stop.
 
 use indicatif::{ProgressBar, ProgressStyle};
+use nstyle::colour::PreserveColors;
 use nstyle::objective::Role;
 use nstyle::run::memory::gib;
 use nstyle::run::{Event, IterationInfo, Observer};
@@ -89,12 +90,26 @@ impl Observer for TerminalProgress {
                 for n in &p.notes {
                     eprintln!("note: {n}");
                 }
+                // One painting: `style 64x40 px`; a blend: `styles 64x40 (0.7), 50x64 (0.3) px`.
+                let styles = match p.style_sizes.as_slice() {
+                    [_] => format!("style {}x{} px", p.style_width, p.style_height),
+                    sizes => {
+                        let each: Vec<String> = sizes
+                            .iter()
+                            .zip(&p.style_weights)
+                            .map(|(s, w)| format!("{}x{} ({w:.3})", s.width, s.height))
+                            .collect();
+                        format!("styles {} px", each.join(", "))
+                    }
+                };
+                let colours = match p.preserve_colors {
+                    PreserveColors::None => String::new(),
+                    c => format!(", preserving colours ({})", c.name()),
+                };
                 eprintln!(
-                    "nstyle: {}x{} px, style {}x{} px, {} ({}), estimated memory {}",
+                    "nstyle: {}x{} px, {styles}, {} ({}){colours}, estimated memory {}",
                     p.width,
                     p.height,
-                    p.style_width,
-                    p.style_height,
                     p.style_loss,
                     p.backend,
                     gib(p.memory_bytes as f64)

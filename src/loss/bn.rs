@@ -6,22 +6,32 @@
 
 use super::{check_channels, LayerLoss};
 use crate::tensor::FeatureMap;
-use crate::Result;
+use crate::{Error, Result};
 
 /// Added to every variance before the square root (feature values are O(1..1000)).
 pub const BN_EPSILON: f64 = 1e-5;
 
 /// Channel means and standard deviations (with [`BN_EPSILON`]) in f64.
 pub fn mean_std(f: &FeatureMap) -> (Vec<f64>, Vec<f64>) {
+    let (mean, var) = mean_var(f);
+    (mean, std_of(var))
+}
+
+/// Channel means and population variances (no epsilon) in f64, two passes.
+pub fn mean_var(f: &FeatureMap) -> (Vec<f64>, Vec<f64>) {
     let m = f.positions() as f64;
     (0..f.channels)
         .map(|c| {
             let row = f.channel(c);
             let mu = row.iter().map(|&v| v as f64).sum::<f64>() / m;
             let var = row.iter().map(|&v| (v as f64 - mu).powi(2)).sum::<f64>() / m;
-            (mu, (var + BN_EPSILON).sqrt())
+            (mu, var)
         })
         .unzip()
+}
+
+fn std_of(var: Vec<f64>) -> Vec<f64> {
+    var.into_iter().map(|v| (v + BN_EPSILON).sqrt()).collect()
 }
 
 pub struct BnLoss {
@@ -33,6 +43,22 @@ impl BnLoss {
     pub fn new(style: &FeatureMap) -> Self {
         let (mean, std) = mean_std(style);
         BnLoss { mean, std }
+    }
+
+    /// From target means and population variances per channel, e.g. a blend's mixture
+    /// moments ([`super::blend`]); [`BN_EPSILON`] is added as for an image.
+    pub fn from_moments(mean: Vec<f64>, var: Vec<f64>) -> Result<Self> {
+        if mean.len() != var.len() {
+            return Err(Error::Shape(format!(
+                "bn: {} means but {} variances",
+                mean.len(),
+                var.len()
+            )));
+        }
+        Ok(BnLoss {
+            mean,
+            std: std_of(var),
+        })
     }
 }
 

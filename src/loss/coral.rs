@@ -10,6 +10,7 @@
 //! `dXc = dF (I - 1 1^T / M_F)` and `Xc 1 = 0`, so the centring drops out:
 //! `dL/dF = D Xc / (N^2 M_F)`.
 
+use super::gram::check_square;
 use super::stats::{centred, centred_covariance, left_multiply};
 use super::{check_channels, LayerLoss};
 use crate::tensor::FeatureMap;
@@ -27,6 +28,13 @@ impl CoralLoss {
             cov: centred_covariance(style).1,
             channels: style.channels,
         }
+    }
+
+    /// From a target population covariance (N x N, row-major), e.g. a blend's mixture
+    /// covariance ([`super::blend`]).
+    pub fn from_cov(cov: Vec<f64>, channels: usize) -> Result<Self> {
+        check_square("coral", &cov, channels)?;
+        Ok(CoralLoss { cov, channels })
     }
 }
 

@@ -6,7 +6,7 @@
 use super::stats::{left_multiply, normalized_gram};
 use super::{check_channels, LayerLoss};
 use crate::tensor::FeatureMap;
-use crate::Result;
+use crate::{Error, Result};
 
 pub struct GramLoss {
     /// Style Gram matrix `A / M_S`.
@@ -21,6 +21,30 @@ impl GramLoss {
             channels: style.channels,
         }
     }
+
+    /// From a target second moment `E[y y^T]` (N x N, row-major) that no single image
+    /// need have: a blend of several styles ([`super::blend`]) mixes their Grams.
+    pub fn from_target(target: Vec<f64>, channels: usize) -> Result<Self> {
+        check_square("gram", &target, channels)?;
+        Ok(GramLoss { target, channels })
+    }
+
+    /// The target `S S^T / M_S` (N x N, row-major).
+    pub fn target(&self) -> &[f64] {
+        &self.target
+    }
+}
+
+/// An error unless `m` holds an `n x n` matrix.
+pub(crate) fn check_square(name: &str, m: &[f64], n: usize) -> Result<()> {
+    if m.len() != n * n {
+        return Err(Error::Shape(format!(
+            "{name}: a {n}x{n} target needs {} values, got {}",
+            n * n,
+            m.len()
+        )));
+    }
+    Ok(())
 }
 
 impl LayerLoss for GramLoss {

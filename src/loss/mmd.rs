@@ -29,6 +29,11 @@ impl LinearMmd {
             mean: channel_means(style),
         }
     }
+
+    /// From target channel means (a blend's mixture mean, [`super::blend`]).
+    pub fn from_mean(mean: Vec<f64>) -> Self {
+        LinearMmd { mean }
+    }
 }
 
 impl LayerLoss for LinearMmd {
@@ -60,6 +65,13 @@ impl PolyMmd {
             mean: channel_means(style),
             c,
         }
+    }
+
+    /// From a target second moment `E[y y^T]` and mean (a blend's mixture moments,
+    /// [`super::blend`]): the kernel's expansion needs nothing else of the style.
+    pub fn from_moments(gram: Vec<f64>, mean: Vec<f64>, c: f64) -> Result<Self> {
+        super::gram::check_square("mmd-poly", &gram, mean.len())?;
+        Ok(PolyMmd { gram, mean, c })
     }
 }
 

@@ -24,7 +24,9 @@
 //! Gaussians (W2), and the whole 1-D marginals along random directions (sliced W2).
 //!
 //! The methods' names, constructors and memory needs are listed once, in `registry.rs`.
+//! Several style images blend into one target per method and layer (`blend.rs`).
 
+pub mod blend;
 pub mod bn;
 pub mod content;
 pub mod coral;

@@ -1,7 +1,14 @@
 //! The style-loss methods, one entry each: name, aliases, equation, constructor, and the
 //! memory a loss holds. Parsing, `--help`, `losses` output, the memory estimate and the
 //! tests all follow from this table, so adding a method is its file plus one entry here.
+//!
+//! Each entry also says how several style images blend for the method (`blend`, see
+//! [`super::blend`]): by mixing exact moments into a target (`Blend::Moments`, with a
+//! constructor from statistics) or by one pooled sample of the mixture given to the
+//! method's usual constructor (`Blend::Pooled`). The objective builds a single style with
+//! `build` and several with [`super::blend::Blended::build`].
 
+use super::blend::{Blend, Needs};
 use super::{
     BnLoss, CoralLoss, GaussianMmd, GaussianMmdExact, GaussianW2Loss, GramLoss, LayerLoss,
     LinearMmd, LossOptions, PolyMmd, SlicedWassersteinLoss,
@@ -24,6 +31,8 @@ pub struct MethodInfo {
     /// Bytes the loss holds beyond its gradient, for `n` channels, `m` generated and `ms`
     /// style positions (statistics, or the samples a stochastic loss keeps).
     pub memory: fn(n: usize, m: usize, ms: usize) -> usize,
+    /// How the targets of several style images mix.
+    pub blend: Blend,
 }
 
 /// Two `n x n` f64 matrices: the target statistics and one working copy.
@@ -61,6 +70,10 @@ methods! {
         summary: "Gatys et al.'s Gram matrices, Eq. 6-7 (= MMD^2/4N^2 with (x^T y)^2, Eq. 9)",
         build: |s, _, _| Ok(Box::new(GramLoss::new(s))),
         memory: two_f64_matrices,
+        blend: Blend::Moments {
+            needs: Needs::GRAM,
+            build: |m, _| Ok(Box::new(GramLoss::from_target(m.gram.clone(), m.channels)?)),
+        },
     },
     MmdLinear => MethodInfo {
         name: "mmd-linear",
@@ -68,6 +81,10 @@ methods! {
         summary: "MMD^2 with the linear kernel x^T y, Eq. 10: matches feature means",
         build: |s, _, _| Ok(Box::new(LinearMmd::new(s))),
         memory: two_f64_matrices,
+        blend: Blend::Moments {
+            needs: Needs::MEAN,
+            build: |m, _| Ok(Box::new(LinearMmd::from_mean(m.mean.clone()))),
+        },
     },
     MmdPoly => MethodInfo {
         name: "mmd-poly",
@@ -75,6 +92,12 @@ methods! {
         summary: "MMD^2 with the polynomial kernel (x^T y + c)^2, Eq. 8",
         build: |s, _, o| Ok(Box::new(PolyMmd::new(s, o.poly_c))),
         memory: two_f64_matrices,
+        blend: Blend::Moments {
+            needs: Needs::GRAM,
+            build: |m, o| {
+                Ok(Box::new(PolyMmd::from_moments(m.gram.clone(), m.mean.clone(), o.poly_c)?))
+            },
+        },
     },
     MmdGaussian => MethodInfo {
         name: "mmd-gaussian",
@@ -86,6 +109,7 @@ methods! {
         }),
         // f64 samples of the generated and style maps plus the f64 gradient.
         memory: |n, m, ms| 8 * n * (2 * m + ms),
+        blend: Blend::Pooled,
     },
     Bn => MethodInfo {
         name: "bn",
@@ -93,6 +117,10 @@ methods! {
         summary: "BN statistics: per-channel mean and standard deviation, Eq. 11-12",
         build: |s, _, _| Ok(Box::new(BnLoss::new(s))),
         memory: two_f64_matrices,
+        blend: Blend::Moments {
+            needs: Needs::VARIANCE,
+            build: |m, _| Ok(Box::new(BnLoss::from_moments(m.mean.clone(), m.variance.clone())?)),
+        },
     },
     Coral => MethodInfo {
         name: "coral",
@@ -100,6 +128,10 @@ methods! {
         summary: "CORAL: ||C_F - C_S||_F^2 / 4N^2 of the population covariances",
         build: |s, _, _| Ok(Box::new(CoralLoss::new(s))),
         memory: two_f64_matrices,
+        blend: Blend::Moments {
+            needs: Needs::COVARIANCE,
+            build: |m, _| Ok(Box::new(CoralLoss::from_cov(m.covariance.clone(), m.channels)?)),
+        },
     },
     W2 => MethodInfo {
         name: "w2",
@@ -108,6 +140,11 @@ methods! {
         build: |s, _, _| Ok(Box::new(GaussianW2Loss::new(s))),
         // C_S^(1/2) and a few N x N f64 working matrices, plus the centred f64 features.
         memory: |n, m, _| 8 * n * n * 6 + 8 * n * m,
+        // Moment matched: the Gaussian with the mixture's mean and covariance.
+        blend: Blend::Moments {
+            needs: Needs::COVARIANCE,
+            build: |m, _| Ok(Box::new(GaussianW2Loss::from_moments(m.mean.clone(), &m.covariance)?)),
+        },
     },
     SlicedWasserstein => MethodInfo {
         name: "sliced-wasserstein",
@@ -116,6 +153,7 @@ methods! {
         build: sliced_wasserstein,
         // The style features (f32), its sorted projections and the generated ones (K = N).
         memory: |n, m, ms| 4 * n * ms * 2 + 4 * n * m * 2 + 4 * n * n,
+        blend: Blend::Pooled,
     },
 }
 

@@ -50,6 +50,7 @@
 //! single-threaded (~0.25 s for N = 512, ~1 ms for N = 64 here), small next to a VGG forward
 //! and backward pass of the image at the sizes where N = 512 layers are used.
 
+use super::gram::check_square;
 use super::stats::{add_channel_constant, centred, centred_covariance, left_multiply};
 use super::{check_channels, LayerLoss};
 use crate::gemm::{matmul, MatRef};
@@ -72,10 +73,22 @@ pub struct GaussianW2Loss {
 
 impl GaussianW2Loss {
     pub fn new(style: &FeatureMap) -> Self {
-        let n = style.channels;
         let (mean, cov) = centred_covariance(style);
+        Self::gaussian(mean, &cov)
+    }
+
+    /// The distance to `N(mean, cov)` (N x N population covariance, row-major): for a
+    /// blend of styles, the Gaussian with the mixture's mean and covariance (moment
+    /// matched; the mixture itself is not Gaussian).
+    pub fn from_moments(mean: Vec<f64>, cov: &[f64]) -> Result<Self> {
+        check_square("w2", cov, mean.len())?;
+        Ok(Self::gaussian(mean, cov))
+    }
+
+    fn gaussian(mean: Vec<f64>, cov: &[f64]) -> Self {
+        let n = mean.len();
         let trace = (0..n).map(|i| cov[i * n + i]).sum();
-        let root = match sym_eigen(&cov, n) {
+        let root = match sym_eigen(cov, n) {
             Some((l, q)) => {
                 // R = Q diag(sqrt l) Q^T = W W^T with W = Q diag(l^{1/4}).
                 let (w, r) = scaled_columns(&q, n, &l, |x| x.sqrt().sqrt());

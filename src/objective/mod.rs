@@ -10,6 +10,7 @@
 
 mod calibrate;
 mod inspect;
+mod style;
 pub mod term;
 
 pub use inspect::{inspect_losses, LossReport};
@@ -83,11 +84,25 @@ impl<'a> Objective<'a> {
         width: usize,
         cfg: &StyleConfig,
     ) -> Result<Self> {
+        Self::blended(net, content, &[(style, 1.0)], height, width, cfg)
+    }
+
+    /// [`Objective::new`] with several style images and their blend weights (relative;
+    /// see [`crate::loss::blend`] for what the blend means per method). One style of
+    /// positive weight is exactly [`Objective::new`].
+    pub fn blended(
+        net: &'a mut dyn FeatureNet,
+        content: Option<&InputImage>,
+        styles: &[(&InputImage, f64)],
+        height: usize,
+        width: usize,
+        cfg: &StyleConfig,
+    ) -> Result<Self> {
         let mut groups = Vec::new();
         if let Some(c) = content.filter(|_| cfg.content_weight > 0.0) {
             groups.push(content_group(net, c, (height, width), cfg)?);
         }
-        groups.extend(style_groups(net, style, cfg)?);
+        groups.extend(style::style_groups(net, styles, cfg)?);
         if cfg.tv_weight > 0.0 {
             groups.push(Group {
                 role: Role::Regularizer("tv"),
@@ -319,52 +334,6 @@ fn content_group(
             loss: Box::new(ContentLoss::new(p)),
         }],
     })
-}
-
-/// One group per style method, targets from `style`, built layer by layer so that one
-/// feature copy is alive at a time (each loss keeps only its statistics, or its own sample
-/// for the Gaussian MMD).
-fn style_groups(
-    net: &mut dyn FeatureNet,
-    style: &InputImage,
-    cfg: &StyleConfig,
-) -> Result<Vec<Group>> {
-    let deepest = cfg
-        .style_layers
-        .iter()
-        .map(|l| l.0)
-        .max()
-        .ok_or_else(|| Error::invalid("style-layers", "gives no layers"))?;
-    net.run(&style.data, style.height, style.width, deepest)?;
-    let mut groups: Vec<Group> = cfg
-        .style
-        .terms
-        .iter()
-        .map(|&(method, blend)| Group {
-            role: Role::Style(method),
-            weight: blend,
-            beta_prime: cfg
-                .beta_prime
-                .iter()
-                .find(|b| b.0 == method)
-                .map_or(f64::NAN, |b| b.1),
-            terms: Vec::new(),
-        })
-        .collect();
-    for &(layer, weight) in &cfg.style_layers {
-        let s = net.features(layer)?;
-        for g in &mut groups {
-            let Role::Style(method) = g.role else {
-                unreachable!("built as style groups above")
-            };
-            g.terms.push(Term::Layer {
-                layer,
-                weight,
-                loss: method.build(&s, layer, &cfg.loss)?,
-            });
-        }
-    }
-    Ok(groups)
 }
 
 /// [`Parts`] given away (evaluation) or lent (calibration, which reuses them).

@@ -11,6 +11,7 @@
 use super::events::{Event, Observer};
 use super::plan::Plan;
 use super::spec::{InitSpec, JobSpec};
+use crate::colour::PreserveColors;
 use crate::image_io::{read_npy, write_atomically, write_npy};
 use crate::tensor::InputImage;
 use crate::{Error, Result};
@@ -45,9 +46,20 @@ pub struct Resume {
 /// option except the iteration caps and the tolerance (a resumed run may change those).
 pub fn fingerprint(spec: &JobSpec, plan: &Plan) -> String {
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    for img in spec.content.iter().chain([&spec.style]) {
+    let styles = spec.styles.iter().map(|s| &s.image);
+    for img in spec.content.iter().chain(styles) {
         img.dimensions().hash(&mut h);
         img.as_raw().iter().for_each(|v| v.to_bits().hash(&mut h));
+    }
+    // Only what a one-style job did not have, so that its fingerprint (and a checkpoint
+    // written before blends existed) stays the same.
+    if spec.colours != PreserveColors::None {
+        spec.colours.name().hash(&mut h);
+    }
+    if spec.styles.len() > 1 {
+        let weights: Vec<u64> = plan.style_weights.iter().map(|w| w.to_bits()).collect();
+        let sizes: Vec<_> = plan.stages.iter().map(|s| &s.style_sizes).collect();
+        format!("{weights:?}|{sizes:?}").hash(&mut h);
     }
     let c = &spec.config;
     let sizes: Vec<_> = plan

@@ -3,6 +3,7 @@
 //! and returns the image and a summary.
 
 use super::checkpoint::Resume;
+use super::colours;
 use super::events::{Event, Observer, StageInfo, StopReason, Summary};
 use super::plan::Plan;
 use super::spec::{InitSpec, JobSpec};
@@ -12,12 +13,16 @@ use crate::image_io::{from_network, resize, to_input};
 use crate::tensor::InputImage;
 use crate::vgg::Vgg19Weights;
 use crate::{Error, Result};
+use image::Rgb32FImage;
 use std::time::Instant;
 
 /// A planned job, ready to run.
 pub struct Job {
+    /// As given, with the images rewritten for the colour mode ([`super::colours`]).
     spec: JobSpec,
     plan: Plan,
+    /// With `preserve-colors luminance`: the photo whose chroma the result gets.
+    photo: Option<Rgb32FImage>,
 }
 
 /// What a finished (or stopped) job returns.
@@ -28,8 +33,9 @@ pub struct Outcome {
 }
 
 impl Job {
-    /// Validates `spec` and plans it (sizes, stages, memory); no work is done yet.
-    pub fn new(spec: JobSpec) -> Result<Job> {
+    /// Validates `spec` and plans it (sizes, stages, memory), and prepares its images for
+    /// the colour mode; no optimisation is done yet.
+    pub fn new(mut spec: JobSpec) -> Result<Job> {
         if matches!(spec.init, InitSpec::Content) && spec.content.is_none() {
             return Err(Error::invalid("init", "content needs a content image"));
         }
@@ -40,7 +46,8 @@ impl Job {
         if let Some(r) = &spec.resume {
             check_resume(r, &plan)?;
         }
-        Ok(Job { spec, plan })
+        let photo = colours::prepare(&mut spec)?;
+        Ok(Job { spec, plan, photo })
     }
 
     /// This job, continued from a checkpoint (see [`super::checkpoint`]); the plan stays.
@@ -61,6 +68,8 @@ impl Job {
     /// Runs every stage: content and style are resized from the originals at each stage;
     /// the first starts from the initial image, later ones from the previous result
     /// upscaled. A stopped run returns its current image upscaled to the output size.
+    /// With `preserve-colors luminance` the returned image (finished or stopped) has the
+    /// photo's chroma; what observers are handed during the run is grey.
     /// Observers see [`Event::Planned`] first and `Finished`, `Stopped` or `Failed` last.
     pub fn run(&self, weights: &Vgg19Weights, observer: &mut dyn Observer) -> Result<Outcome> {
         let _ = observer.on_event(&Event::Planned(self.plan.clone()), None);
@@ -116,11 +125,19 @@ impl Job {
             } else if resume.is_some_and(|r| r.stage > k + 1) {
                 continue;
             }
-            let style = to_input(&resize(
-                &self.spec.style,
-                stage.style_width as u32,
-                stage.style_height as u32,
-            ));
+            // Styles of weight 0 are left out (the objective would skip them).
+            let styles: Vec<(InputImage, f64)> = self
+                .spec
+                .styles
+                .iter()
+                .zip(&stage.style_sizes)
+                .filter(|(s, _)| s.weight > 0.0)
+                .map(|(s, size)| {
+                    let (w, h) = (size.width as u32, size.height as u32);
+                    (to_input(&resize(&s.image, w, h)), s.weight)
+                })
+                .collect();
+            let styles: Vec<(&InputImage, f64)> = styles.iter().map(|(s, w)| (s, *w)).collect();
             let content = self
                 .spec
                 .content
@@ -143,7 +160,7 @@ impl Job {
             let result = optimize(
                 net.as_mut(),
                 content.as_ref(),
-                &style,
+                &styles,
                 &stage_init,
                 &cfg,
                 &ctx,
@@ -163,6 +180,7 @@ impl Job {
         if (image.width, image.height) != (fw as usize, fh as usize) {
             image = upscale(&image, fw, fh);
         }
+        let image = colours::finish(image, self.photo.as_ref())?;
         let summary = Summary {
             width: image.width,
             height: image.height,

@@ -7,15 +7,19 @@ use crate::config::StyleConfig;
 use crate::optim::OptimizerKind;
 use crate::vgg::CONVS;
 
-/// Bytes a run at `h x w` (style image `sh x sw`) needs at its peak: the backend's
+/// Bytes a run at `h x w` (style images `sh x sw` each) needs at its peak: the backend's
 /// activations and scratch, per-layer features and gradients, the losses' own memory (from
 /// the registry), and the optimiser's.
 pub fn estimate(
     backend: &Backend,
     (h, w): (usize, usize),
-    (sh, sw): (usize, usize),
+    styles: &[(usize, usize)],
     cfg: &StyleConfig,
 ) -> usize {
+    // The styles run through the network one at a time.
+    let (sh, sw) = styles
+        .iter()
+        .fold((0, 0), |(a, b), &(sh, sw)| (a.max(sh), b.max(sw)));
     let engine = backend.memory(h.max(sh), w.max(sw), cfg.deepest_layer());
     // One feature copy at a time (see `Objective::parts`), one gradient per loss, kept
     // until the backward pass (they become the per-layer sums in place).
@@ -23,12 +27,25 @@ pub fn estimate(
     let mut largest_copy = 0usize;
     for (l, _) in &cfg.style_layers {
         let (lh, lw) = l.spatial(h, w);
-        let (slh, slw) = l.spatial(sh, sw);
         let n = l.channels();
-        let (m, ms) = (lh * lw, slh * slw);
+        let m = lh * lw;
+        // A blend's pooled sample has as many positions as the largest style map.
+        let ms = styles
+            .iter()
+            .map(|&(sh, sw)| {
+                let (slh, slw) = l.spatial(sh, sw);
+                slh * slw
+            })
+            .max()
+            .unwrap_or(0);
         largest_copy = largest_copy.max(4 * n * m);
         for (method, _) in &cfg.style.terms {
             losses += 4 * n * m + (method.info().memory)(n, m, ms);
+        }
+        if styles.len() > 1 {
+            // While the targets are built (`loss::blend`): the Gram and covariance sums,
+            // one mean per style, the pooled sample.
+            losses += 2 * 8 * n * n + styles.len() * 8 * n + 4 * n * ms;
         }
     }
     let (ch, cw) = cfg.content_layer.spatial(h, w);

@@ -3,6 +3,7 @@
 //! ([`stage::optimize`]) and tells an [`Observer`] what happens ([`Event`]).
 
 pub mod checkpoint;
+mod colours;
 pub mod events;
 pub mod job;
 pub mod losses;
@@ -20,5 +21,5 @@ pub use job::{Job, Outcome};
 pub use losses::{evaluate_losses, LossValues, SizeMismatch};
 pub use options::{InitChoice, LossesOptions, OptimizerChoice, TransferOptions};
 pub use plan::{Plan, StagePlan};
-pub use spec::{InitSpec, JobSpec, Multiscale};
+pub use spec::{InitSpec, JobSpec, Multiscale, StyleImage};
 pub use stage::{optimize, stylize, StageContext, Stylized};

@@ -6,9 +6,11 @@
 //! which is how manifest columns and Python keywords arrive; errors name the option
 //! ([`Error::InvalidValue`]) so each front end spells it its own way.
 
-use super::spec::{InitSpec, JobSpec, Multiscale};
+use super::spec::{InitSpec, JobSpec, Multiscale, StyleImage};
 use crate::backend::Backend;
+use crate::colour::PreserveColors;
 use crate::engine::{ConvAlgorithm, Pooling};
+use crate::loss::blend::normalised_weights;
 use crate::loss::{parse_layer_weights, LossOptions, Method, StyleSpec};
 use crate::optim::OptimizerKind;
 use crate::vgg::{Layer, Vgg19Weights};
@@ -79,6 +81,12 @@ pub struct TransferOptions {
     pub content_layer: String,
     pub size: u32,
     pub style_size: Option<u32>,
+    /// Style images' long edge as a multiple of `size`.
+    pub style_scale: Option<f64>,
+    /// Blend weights of the style images, `0.7,0.3` (`None`: equal).
+    pub style_blend: Option<String>,
+    /// Keep the photo's colours: `none`, `luminance` or `match`.
+    pub preserve_colors: PreserveColors,
     pub iterations: usize,
     pub multiscale: Multiscale,
     pub start_size: u32,
@@ -116,6 +124,9 @@ impl Default for TransferOptions {
             content_layer: defaults::CONTENT_LAYER.into(),
             size: defaults::SIZE,
             style_size: None,
+            style_scale: None,
+            style_blend: None,
+            preserve_colors: PreserveColors::None,
             iterations: defaults::ITERATIONS,
             multiscale: Multiscale::Auto,
             start_size: defaults::START_SIZE,
@@ -227,6 +238,9 @@ impl TransferOptions {
         "content-layer",
         "size",
         "style-size",
+        "style-scale",
+        "style-blend",
+        "preserve-colors",
         "iterations",
         "multiscale",
         "start-size",
@@ -268,6 +282,9 @@ impl TransferOptions {
             "content-layer" => self.content_layer = v.into(),
             "size" => self.size = whole(option, v)?,
             "style-size" => self.style_size = Some(whole(option, v)?),
+            "style-scale" => self.style_scale = Some(float(option, v)?),
+            "style-blend" => self.style_blend = Some(v.into()),
+            "preserve-colors" => self.preserve_colors = choice(option, v, PreserveColors::CHOICES)?,
             "iterations" => self.iterations = whole(option, v)?,
             "multiscale" => {
                 self.multiscale = choice(
@@ -380,19 +397,68 @@ impl TransferOptions {
         }
     }
 
-    /// The whole job for these decoded images (`content: None` is style reconstruction);
-    /// `init` is what [`TransferOptions::init_choice`] named, decoded where it is a file.
+    /// The blend weights of `count` style images, normalised to sum 1: `style-blend`
+    /// (one number per image, >= 0, not all 0), else equal.
+    pub fn style_weights(&self, count: usize) -> Result<Vec<f64>> {
+        let Some(text) = &self.style_blend else {
+            return Ok(vec![1.0 / count.max(1) as f64; count]);
+        };
+        let weights = text
+            .split(',')
+            .map(|w| {
+                w.trim().parse::<f64>().map_err(|_| {
+                    Error::invalid(
+                        "style-blend",
+                        format!("must be numbers separated by commas, got '{text}'"),
+                    )
+                })
+            })
+            .collect::<Result<Vec<f64>>>()?;
+        if weights.len() != count {
+            let plural = |n: usize, word: &str| match n {
+                1 => format!("1 {word}"),
+                n => format!("{n} {word}s"),
+            };
+            return Err(Error::invalid(
+                "style-blend",
+                format!(
+                    "gives {} for {} (one per painting)",
+                    plural(weights.len(), "weight"),
+                    plural(count, "style image")
+                ),
+            ));
+        }
+        normalised_weights(&weights)
+    }
+
+    /// The whole job for these decoded images (`content: None` is style reconstruction;
+    /// several styles blend with [`TransferOptions::style_weights`]); `init` is what
+    /// [`TransferOptions::init_choice`] named, decoded where it is a file.
     pub fn job_spec(
         &self,
         content: Option<Rgb32FImage>,
-        style: Rgb32FImage,
+        styles: Vec<Rgb32FImage>,
         init: InitSpec,
     ) -> Result<JobSpec> {
         let config = self.style_config(content.is_some())?;
         let backend = self.backend()?;
+        let weights = self.style_weights(styles.len())?;
+        let mut styles = styles.into_iter();
+        let first = styles
+            .next()
+            .ok_or_else(|| Error::option("no style image given"))?;
+        let mut spec = JobSpec::new(content, first, backend);
+        spec.styles[0].weight = weights[0];
+        spec.styles.extend(
+            styles
+                .zip(&weights[1..])
+                .map(|(image, &weight)| StyleImage { image, weight }),
+        );
         Ok(JobSpec {
             size: self.size,
             style_size: self.style_size,
+            style_scale: self.style_scale,
+            colours: self.preserve_colors,
             multiscale: self.multiscale,
             start_size: self.start_size,
             stage_iterations: self.stage_iterations,
@@ -400,7 +466,7 @@ impl TransferOptions {
             fit_history: self.history.is_none(),
             memory_limit: self.max_memory.map(|g| g * (1u64 << 30) as f64),
             config,
-            ..JobSpec::new(content, style, backend)
+            ..spec
         })
     }
 }

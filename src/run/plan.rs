@@ -10,7 +10,9 @@
 
 use super::memory;
 use super::spec::{JobSpec, Multiscale};
+use crate::colour::PreserveColors;
 use crate::image_io::fit_long_edge;
+use crate::loss::blend::normalised_weights;
 use crate::optim::OptimizerKind;
 use crate::{Error, Result};
 use serde::Serialize;
@@ -26,13 +28,23 @@ pub const MAX_EDGE: u32 = 16384;
 /// The smallest L-BFGS history chosen automatically to fit a large image in memory.
 pub const MIN_AUTO_HISTORY: usize = 5;
 
+/// An image's size in pixels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Size {
+    pub width: usize,
+    pub height: usize,
+}
+
 /// One stage: the size it optimises at and its iteration cap.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct StagePlan {
     pub width: usize,
     pub height: usize,
+    /// The first style image's size (`style_sizes[0]`).
     pub style_width: usize,
     pub style_height: usize,
+    /// Every style image's size, in the job's order.
+    pub style_sizes: Vec<Size>,
     pub max_iterations: usize,
 }
 
@@ -41,8 +53,14 @@ pub struct StagePlan {
 pub struct Plan {
     pub width: usize,
     pub height: usize,
+    /// The first style image's size at the output size.
     pub style_width: usize,
     pub style_height: usize,
+    /// Every style image's size at the output size.
+    pub style_sizes: Vec<Size>,
+    /// The style images' blend weights, normalised to sum 1.
+    pub style_weights: Vec<f64>,
+    pub preserve_colors: PreserveColors,
     /// Ascending; the last is the output size. One stage without multi-scale.
     pub stages: Vec<StagePlan>,
     /// Estimated peak, bytes.
@@ -96,19 +114,27 @@ impl Plan {
     pub fn new(spec: &JobSpec) -> Result<Plan> {
         spec.config.validate()?;
         check_edge(spec.size, "size")?;
-        if let Some(s) = spec.style_size {
-            check_edge(s, "style-size")?;
+        if spec.styles.is_empty() {
+            return Err(Error::option("no style image given"));
+        }
+        let style_weights =
+            normalised_weights(&spec.styles.iter().map(|s| s.weight).collect::<Vec<_>>())?;
+        let style_px = style_edge(spec)?;
+        if spec.colours != PreserveColors::None && spec.content.is_none() {
+            return Err(Error::invalid(
+                "preserve-colors",
+                "needs a content image (the photo whose colours are kept)",
+            ));
         }
         let content = spec.content.as_ref();
-        // Output: the content's aspect at `size`; style reconstruction takes the style
-        // image's aspect at `style_size` (or `size`).
+        // Output: the content's aspect at `size`; style reconstruction takes the first
+        // style image's aspect at the style edge.
         let final_edge = match content {
             Some(_) => spec.size,
-            None => spec.style_size.unwrap_or(spec.size),
+            None => style_px,
         };
-        let reference = content.unwrap_or(&spec.style);
+        let reference = content.unwrap_or(&spec.styles[0].image);
         let (fw, fh) = fit_long_edge(reference.width(), reference.height(), final_edge);
-        let style_px = spec.style_size.unwrap_or(spec.size);
         let multiscale = match spec.multiscale {
             Multiscale::On => true,
             Multiscale::Off => false,
@@ -136,19 +162,28 @@ impl Plan {
                 } else {
                     fit_long_edge(reference.width(), reference.height(), size)
                 };
-                // Style reconstruction runs at the style image's size.
-                let (sw, sh) = match content {
-                    Some(_) => {
-                        let edge = ((size as f64 * style_ratio).round() as u32).max(1);
-                        fit_long_edge(spec.style.width(), spec.style.height(), edge)
-                    }
-                    None => (w, h),
+                // Style reconstruction runs at the (first) style image's size.
+                let edge = match content {
+                    Some(_) => ((size as f64 * style_ratio).round() as u32).max(1),
+                    None => w.max(h),
                 };
+                let style_sizes: Vec<Size> = spec
+                    .styles
+                    .iter()
+                    .map(|s| {
+                        let (sw, sh) = fit_long_edge(s.image.width(), s.image.height(), edge);
+                        Size {
+                            width: sw as usize,
+                            height: sh as usize,
+                        }
+                    })
+                    .collect();
                 StagePlan {
                     width: w as usize,
                     height: h as usize,
-                    style_width: sw as usize,
-                    style_height: sh as usize,
+                    style_width: style_sizes[0].width,
+                    style_height: style_sizes[0].height,
+                    style_sizes,
                     max_iterations: if k == 0 {
                         spec.config.iterations
                     } else {
@@ -164,6 +199,9 @@ impl Plan {
             height: out.height,
             style_width: out.style_width,
             style_height: out.style_height,
+            style_sizes: out.style_sizes.clone(),
+            style_weights,
+            preserve_colors: spec.colours,
             stages,
             memory_bytes: 0,
             memory_limit: None,
@@ -180,13 +218,18 @@ impl Plan {
     /// allowed, and refuses a job that still does not fit.
     fn fit_memory(&mut self, spec: &JobSpec) -> Result<()> {
         let mut cfg = spec.config.clone();
-        let sizes = (
-            (self.height, self.width),
-            (self.style_height, self.style_width),
-        );
+        let output = (self.height, self.width);
+        // The styles the objective runs (a zero weight leaves an image out).
+        let styles: Vec<(usize, usize)> = self
+            .style_sizes
+            .iter()
+            .zip(&self.style_weights)
+            .filter(|(_, w)| **w > 0.0)
+            .map(|(s, _)| (s.height, s.width))
+            .collect();
         let overhead = memory::heap_overhead(self.stages.len());
         let estimate =
-            |cfg: &_| overhead * memory::estimate(&spec.backend, sizes.0, sizes.1, cfg) as f64;
+            |cfg: &_| overhead * memory::estimate(&spec.backend, output, &styles, cfg) as f64;
         let mut bytes = estimate(&cfg);
         let limit = spec
             .memory_limit
@@ -229,14 +272,58 @@ impl Plan {
     }
 }
 
-/// The output, the smallest stage and the style image must leave every style layer a map.
+/// The long edge of the style images at the output size: `style-size`, or `style-scale`
+/// times `size`, or `size`; each within the accepted edges.
+fn style_edge(spec: &JobSpec) -> Result<u32> {
+    match (spec.style_size, spec.style_scale) {
+        (Some(_), Some(_)) => Err(Error::invalid(
+            "style-scale",
+            "cannot be combined with a style size (give one of the two)",
+        )),
+        (Some(px), None) => check_edge(px, "style-size").map(|_| px),
+        (None, Some(f)) => {
+            if !(f.is_finite() && f > 0.0) {
+                return Err(Error::invalid(
+                    "style-scale",
+                    format!("must be a positive number, got {f}"),
+                ));
+            }
+            let px = (f * spec.size as f64).round();
+            if !(MIN_EDGE as f64..=MAX_EDGE as f64).contains(&px) {
+                return Err(Error::invalid(
+                    "style-scale",
+                    format!(
+                        "{f} x {} px gives a style image of {px} px, outside {MIN_EDGE}..{MAX_EDGE} px",
+                        spec.size
+                    ),
+                ));
+            }
+            Ok(px as u32)
+        }
+        (None, None) => Ok(spec.size),
+    }
+}
+
+/// The output, the smallest stage and every style image must leave every style layer a map.
 fn check_layers(spec: &JobSpec, out: &StagePlan, first: &StagePlan) -> Result<()> {
     for (l, _) in &spec.config.style_layers {
-        for (what, h, w) in [
-            ("output", out.height, out.width),
-            ("first multi-scale stage", first.height, first.width),
-            ("style image", out.style_height, out.style_width),
-        ] {
+        let styles = out.style_sizes.iter().enumerate().map(|(i, s)| {
+            let what = if out.style_sizes.len() == 1 {
+                "style image".to_string()
+            } else {
+                format!("style image {}", i + 1)
+            };
+            (what, s.height, s.width)
+        });
+        let images = [
+            ("output".to_string(), out.height, out.width),
+            (
+                "first multi-scale stage".to_string(),
+                first.height,
+                first.width,
+            ),
+        ];
+        for (what, h, w) in images.into_iter().chain(styles) {
             let (lh, lw) = l.spatial(h, w);
             if lh == 0 || lw == 0 {
                 return Err(Error::option(format!(
@@ -250,7 +337,110 @@ fn check_layers(spec: &JobSpec, out: &StagePlan, first: &StagePlan) -> Result<()
 
 #[cfg(test)]
 mod tests {
-    use super::stage_sizes;
+    use super::{stage_sizes, Plan, Size};
+    use crate::backend::Backend;
+    use crate::engine::{ConvAlgorithm, Pooling};
+    use crate::run::spec::{JobSpec, Multiscale, StyleImage};
+    use image::Rgb32FImage;
+
+    /// A job for blank images of these sizes (content, then styles), checked against a
+    /// fixed memory limit so the plan does not depend on this machine.
+    fn spec(content: Option<(u32, u32)>, styles: &[(u32, u32)]) -> JobSpec {
+        let blank = |(w, h): (u32, u32)| Rgb32FImage::new(w, h);
+        let backend = Backend::cpu(Pooling::Average, ConvAlgorithm::Im2col).unwrap();
+        let mut s = JobSpec::new(content.map(blank), blank(styles[0]), backend);
+        s.styles.extend(styles[1..].iter().map(|&wh| StyleImage {
+            image: blank(wh),
+            weight: 1.0,
+        }));
+        s.memory_limit = Some(1e15);
+        s.size = 200;
+        s
+    }
+
+    fn err(s: &JobSpec) -> String {
+        Plan::new(s).expect_err("an error").to_string()
+    }
+
+    #[test]
+    fn style_scale_sets_every_style_images_edge_from_the_size() {
+        let mut s = spec(Some((400, 300)), &[(300, 600), (500, 250)]);
+        s.style_scale = Some(0.615);
+        let p = Plan::new(&s).unwrap();
+        // round(0.615 x 200) = 123 px long edge, each style image keeping its aspect.
+        let want = [
+            Size {
+                width: 62,
+                height: 123,
+            },
+            Size {
+                width: 123,
+                height: 62,
+            },
+        ];
+        assert_eq!(p.style_sizes, want);
+        assert_eq!((p.style_width, p.style_height), (62, 123));
+        assert_eq!((p.width, p.height), (200, 150));
+        // Every stage scales the styles with the output.
+        s.multiscale = Multiscale::On;
+        s.start_size = 100;
+        let p = Plan::new(&s).unwrap();
+        let first = &p.stages[0];
+        assert_eq!(first.width, 100);
+        let edge = first.style_sizes.iter().map(|z| z.width.max(z.height));
+        assert!(edge.clone().all(|e| e == 62), "{:?}", first.style_sizes);
+        // Without content, the output is the first painting at the scaled edge.
+        let mut t = spec(None, &[(300, 600), (500, 250)]);
+        t.style_scale = Some(0.615);
+        let p = Plan::new(&t).unwrap();
+        assert_eq!((p.width, p.height), (62, 123));
+        assert_eq!(p.style_sizes[1], want[1]);
+    }
+
+    #[test]
+    fn style_scale_is_checked() {
+        let mut s = spec(Some((400, 300)), &[(300, 300)]);
+        s.style_scale = Some(0.5);
+        s.style_size = Some(100);
+        assert!(
+            err(&s).starts_with("style-scale cannot be combined"),
+            "{}",
+            err(&s)
+        );
+        s.style_size = None;
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            s.style_scale = Some(bad);
+            assert!(err(&s).starts_with("style-scale must be a positive number"));
+        }
+        // 0.05 x 200 = 10 px and 100 x 200 = 20000 px are outside the edge limits.
+        for bad in [0.05, 100.0] {
+            s.style_scale = Some(bad);
+            assert!(err(&s).contains("outside 16..16384 px"), "{}", err(&s));
+        }
+        // Every style image must leave every style layer a map: 0.1 x 200 = 20 px makes
+        // the second painting 20 x 2.
+        let mut t = spec(Some((400, 300)), &[(300, 300), (600, 60)]);
+        t.style_scale = Some(0.1);
+        assert!(
+            err(&t).starts_with("the style image 2 (20x2 px) is too small"),
+            "{}",
+            err(&t)
+        );
+    }
+
+    #[test]
+    fn blend_weights_are_normalised_and_checked() {
+        let mut s = spec(Some((64, 64)), &[(64, 64), (80, 40)]);
+        s.styles[0].weight = 3.0;
+        let p = Plan::new(&s).unwrap();
+        assert_eq!(p.style_weights, vec![0.75, 0.25]);
+        s.styles[1].weight = -1.0;
+        assert!(err(&s).starts_with("style-blend "), "{}", err(&s));
+        s.styles.iter_mut().for_each(|x| x.weight = 0.0);
+        assert!(err(&s).contains("must not all be zero"), "{}", err(&s));
+        s.styles.clear();
+        assert!(err(&s).contains("no style image"), "{}", err(&s));
+    }
 
     #[test]
     fn stages_grow_by_sqrt2_and_end_at_the_target() {

@@ -3,6 +3,7 @@
 
 use super::checkpoint::Resume;
 use crate::backend::Backend;
+use crate::colour::PreserveColors;
 use crate::config::StyleConfig;
 use image::Rgb32FImage;
 
@@ -26,16 +27,33 @@ pub enum InitSpec {
     Image(Rgb32FImage),
 }
 
+/// A style image and its blend weight.
+#[derive(Clone, Debug)]
+pub struct StyleImage {
+    pub image: Rgb32FImage,
+    /// Relative (the weights of a job's styles are normalised to sum 1); 0 leaves the
+    /// image out.
+    pub weight: f64,
+}
+
 /// A whole job: images, sizes, stages, memory, backend, and one optimisation's settings.
 #[derive(Clone, Debug)]
 pub struct JobSpec {
     /// The photo; `None` for style reconstruction (texture synthesis, alpha = 0).
     pub content: Option<Rgb32FImage>,
-    pub style: Rgb32FImage,
+    /// The paintings (at least one). Several blend: the target is the weighted mixture of
+    /// their feature distributions ([`crate::loss::blend`]). Without content, the output
+    /// takes the first one's aspect.
+    pub styles: Vec<StyleImage>,
     /// Long edge of the output in pixels (the content image is resized to it).
     pub size: u32,
-    /// Long edge of the style image (default: `size`); without content, the output's.
+    /// Long edge of every style image (default: `size`); without content, the output's.
     pub style_size: Option<u32>,
+    /// Long edge of every style image as a multiple of `size` (jcjohnson's
+    /// `-style_scale`); not together with `style_size`.
+    pub style_scale: Option<f64>,
+    /// Keep the photo's colours ([`crate::colour`]); needs a content image.
+    pub colours: PreserveColors,
     pub multiscale: Multiscale,
     /// Long edge of the first multi-scale stage.
     pub start_size: u32,
@@ -57,13 +75,18 @@ pub struct JobSpec {
 }
 
 impl JobSpec {
-    /// A job with the defaults of the CLI for these images.
+    /// A job with the defaults of the CLI for these images (one style).
     pub fn new(content: Option<Rgb32FImage>, style: Rgb32FImage, backend: Backend) -> Self {
         JobSpec {
             content,
-            style,
+            styles: vec![StyleImage {
+                image: style,
+                weight: 1.0,
+            }],
             size: 512,
             style_size: None,
+            style_scale: None,
+            colours: PreserveColors::None,
             multiscale: Multiscale::Auto,
             start_size: 256,
             stage_iterations: 100,

@@ -43,23 +43,29 @@ impl StageContext {
     }
 }
 
-/// Style transfer (or, without `content`, style reconstruction at `style`'s size) at one
-/// size. Observers see every step with the current image; `Break` stops the run.
+/// Style transfer (or, without `content`, style reconstruction at the first style's size)
+/// at one size, towards one style image or a blend of several (images with relative
+/// weights, see [`crate::loss::blend`]). Observers see every step with the current image;
+/// `Break` stops the run.
 pub fn optimize(
     net: &mut dyn FeatureNet,
     content: Option<&InputImage>,
-    style: &InputImage,
+    styles: &[(&InputImage, f64)],
     init: &Init,
     cfg: &StyleConfig,
     ctx: &StageContext,
     observer: &mut dyn Observer,
 ) -> Result<Stylized> {
-    let (h, w) = content.map_or((style.height, style.width), |c| (c.height, c.width));
+    let first = styles
+        .first()
+        .ok_or_else(|| Error::option("no style image given"))?
+        .0;
+    let (h, w) = content.map_or((first.height, first.width), |c| (c.height, c.width));
     cfg.validate()?;
     let start = Instant::now();
     let probe = noise_image(h, w, cfg.seed);
     let mut x = initial_image(init, &probe, content, h, w)?;
-    let mut obj = Objective::new(net, content, style, h, w, cfg)?;
+    let mut obj = Objective::blended(net, content, styles, h, w, cfg)?;
     obj.calibrate(&probe)?;
     let lower: Vec<f32> = (0..3)
         .flat_map(|c| std::iter::repeat_n(-MEAN_RGB[c], h * w))
@@ -204,5 +210,5 @@ pub fn stylize(
 ) -> Result<Stylized> {
     let (h, w) = content.map_or((style.height, style.width), |c| (c.height, c.width));
     let ctx = StageContext::single(cfg, w, h);
-    optimize(net, content, style, init, cfg, &ctx, observer)
+    optimize(net, content, &[(style, 1.0)], init, cfg, &ctx, observer)
 }

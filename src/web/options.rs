@@ -1,7 +1,8 @@
 //! A job's options from the page: the command line's own names, defaults, help and
 //! checks. The page's values become command-line arguments parsed by the same `clap`
 //! definitions, and the same library validation runs, so a bad value gets the message
-//! the command prints. Options that would read or write files are not offered.
+//! the command prints. Options that would read or write files are not offered, nor
+//! `style-blend`: the page takes one painting.
 
 use super::http::HttpError;
 use crate::cli::args::{Cli, TransferArgs};
@@ -28,6 +29,8 @@ pub const MORE: &[&str] = &[
     "tol",
     "min-progress",
     "style-size",
+    "style-scale",
+    "preserve-colors",
     "multiscale",
     "start-size",
     "stage-iterations",
@@ -158,7 +161,7 @@ pub fn job_spec(
         _ => InitSpec::Noise,
     };
     let spec = options
-        .job_spec(content, style, init)
+        .job_spec(content, vec![style], init)
         .map_err(|e| bad(e.into()))?;
     Ok(JobSpec {
         snapshot_every: args.save_every,

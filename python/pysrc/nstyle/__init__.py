@@ -41,7 +41,7 @@ def _image_arg(x: Any, name: str, network: bool = False):
         if len(x) == 1:
             return _image_arg(x[0], name)
         raise ValueError(
-            f"several style images ({len(x)}) are not supported yet: give one painting"
+            f"several style images ({len(x)}) are not supported here: give one painting"
         )
     a = np.asarray(x)
     if network and a.ndim == 3 and a.shape[0] == 3 and a.shape[2] != 3:
@@ -61,6 +61,17 @@ def _image_arg(x: Any, name: str, network: bool = False):
     return (kind, np.ascontiguousarray(a).tobytes(), a.shape[0], a.shape[1])
 
 
+def _style_args(x: Any) -> list:
+    """One painting or a list of them, as a list of image arguments."""
+    if isinstance(x, (list, tuple)) and all(
+        isinstance(e, (str, os.PathLike, np.ndarray)) for e in x
+    ):
+        if not x:
+            raise ValueError("style: give at least one painting")
+        return [_image_arg(e, "painting") for e in x]
+    return [_image_arg(x, "style")]
+
+
 def _as_text(name: str, value: Any) -> str:
     """An option's value as the command line would spell it."""
     if isinstance(value, bool):
@@ -71,6 +82,11 @@ def _as_text(name: str, value: Any) -> str:
         return os.fspath(value)
     if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
         return ",".join(value)
+    if isinstance(value, (list, tuple)) and all(
+        isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+        for v in value
+    ):
+        return ",".join(str(v) for v in value)
     if isinstance(value, dict):
         return ",".join(f"{k}:{v}" for k, v in value.items())
     raise ValueError(f"{name} has an unusable value {value!r}")
@@ -106,8 +122,10 @@ def stylize(
     Args:
         content: the photo: a path, or an H x W x 3 array (uint8, or float32 in [0, 1]);
             ``None`` for style reconstruction (texture synthesis from noise).
-        style: the painting, the same way. Several paintings (a list) are not supported
-            yet (ValueError).
+        style: the painting, the same way, or a list of paintings: their styles blend
+            (the target is the weighted mixture of their feature distributions), with
+            weights ``style_blend`` (e.g. ``[0.7, 0.3]``; default equal). Without
+            content, the result takes the first painting's shape.
         callback: called as ``callback(event, image)`` for every event of the run
             (``event`` is a dict, the ``--log`` schema of docs/EVENTS.md: ``planned``,
             ``stage_started``, ``iteration``, ``snapshot``, ``stage_finished``, then
@@ -122,7 +140,10 @@ def stylize(
             size (512), style_loss ("gram"), style_weight (5), content_weight (1),
             tv_weight (0), iterations (500), tol (0.005), seed (0), optimizer ("lbfgs"),
             lr (5), history (20), init ("noise", "content", a path or an array),
-            pooling ("avg"), conv ("winograd"), style_size (size), multiscale ("auto"),
+            pooling ("avg"), conv ("winograd"), style_size (size), style_scale (style
+            images' long edge as a multiple of size; not with style_size), style_blend
+            (one weight per painting, a list or "0.7,0.3"), preserve_colors ("none",
+            "luminance" or "match"), multiscale ("auto"),
             start_size (256), stage_iterations (100), style_layers
             ("relu1_1,relu2_1,relu3_1,relu4_1,relu5_1"; also a list), content_layer
             ("relu4_2"), beta_prime (automatic; "METHOD:V,..." or a dict),
@@ -149,7 +170,7 @@ def stylize(
 
     buf, h, w = _nstyle.stylize(
         None if content is None else _image_arg(content, "content"),
-        _image_arg(style, "style"),
+        _style_args(style),
         _options(options),
         init_image,
         native_cb,
