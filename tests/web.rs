@@ -220,7 +220,7 @@ fn a_job_streams_events_its_image_changes_and_stop_keeps_it() {
         (Some(80), Some(60))
     );
     let job = json!({"content": c["id"], "style": s["id"],
-        "options": {"size": 64, "iterations": 1000, "tol": 0, "min_progress": 0}});
+        "options": {"size": 64, "iterations": 1000, "tol": 0, "min-progress": 0}});
     let a = post_json(p, "/api/jobs", &job);
     assert_eq!(a.status, 202, "{}", String::from_utf8_lossy(&a.body));
     let a = a.json()["id"].as_str().unwrap().to_string();

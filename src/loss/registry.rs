@@ -33,6 +33,11 @@ pub struct MethodInfo {
     pub memory: fn(n: usize, m: usize, ms: usize) -> usize,
     /// How the targets of several style images mix.
     pub blend: Blend,
+    /// Multiplies the beta' rule's value (not a beta' given by hand): methods differ in
+    /// how hard equal gradients at the noise probe pull towards the painting, so this puts
+    /// each method's default picture at about Gram's point between photo and painting at
+    /// the same gamma. 1 except where measured otherwise (docs/QUALITY.md, "Every method").
+    pub balance: f64,
 }
 
 /// Two `n x n` f64 matrices: the target statistics and one working copy.
@@ -74,6 +79,7 @@ methods! {
             needs: Needs::GRAM,
             build: |m, _| Ok(Box::new(GramLoss::from_target(m.gram.clone(), m.channels)?)),
         },
+        balance: 1.0,
     },
     MmdLinear => MethodInfo {
         name: "mmd-linear",
@@ -85,6 +91,7 @@ methods! {
             needs: Needs::MEAN,
             build: |m, _| Ok(Box::new(LinearMmd::from_mean(m.mean.clone()))),
         },
+        balance: 1.0,
     },
     MmdPoly => MethodInfo {
         name: "mmd-poly",
@@ -98,6 +105,7 @@ methods! {
                 Ok(Box::new(PolyMmd::from_moments(m.gram.clone(), m.mean.clone(), o.poly_c)?))
             },
         },
+        balance: 1.0,
     },
     MmdGaussian => MethodInfo {
         name: "mmd-gaussian",
@@ -110,6 +118,7 @@ methods! {
         // f64 samples of the generated and style maps plus the f64 gradient.
         memory: |n, m, ms| 8 * n * (2 * m + ms),
         blend: Blend::Pooled,
+        balance: 1.0,
     },
     Bn => MethodInfo {
         name: "bn",
@@ -121,6 +130,7 @@ methods! {
             needs: Needs::VARIANCE,
             build: |m, _| Ok(Box::new(BnLoss::from_moments(m.mean.clone(), m.variance.clone())?)),
         },
+        balance: 1.0,
     },
     Coral => MethodInfo {
         name: "coral",
@@ -132,6 +142,9 @@ methods! {
             needs: Needs::COVARIANCE,
             build: |m, _| Ok(Box::new(CoralLoss::from_cov(m.covariance.clone(), m.channels)?)),
         },
+        // Measured: gamma 100 leaves only the painting (chelsea x starry night, 256 px);
+        // gamma 5 keeps the cat as Gram and BN do at 100.
+        balance: 0.05,
     },
     W2 => MethodInfo {
         name: "w2",
@@ -145,6 +158,8 @@ methods! {
             needs: Needs::COVARIANCE,
             build: |m, _| Ok(Box::new(GaussianW2Loss::from_moments(m.mean.clone(), &m.covariance)?)),
         },
+        // Measured as for coral: its covariance term pulls as hard.
+        balance: 0.05,
     },
     SlicedWasserstein => MethodInfo {
         name: "sliced-wasserstein",
@@ -154,6 +169,7 @@ methods! {
         // The style features (f32), its sorted projections and the generated ones (K = N).
         memory: |n, m, ms| 4 * n * ms * 2 + 4 * n * m * 2 + 4 * n * n,
         blend: Blend::Pooled,
+        balance: 1.0,
     },
 }
 

@@ -4,13 +4,15 @@
 //! style loss are of the same order of magnitudes as those from the content loss"): at a
 //! probe image — seeded white noise, whatever the initialisation, so that neither gradient
 //! vanishes — `beta'_g = |grad L_content| / |grad sum_t w_t L_t|` for every style method
-//! and regulariser g. Without a content term, `beta'_g = 1 / |grad sum_t w_t L_t|`. Values
-//! given by the user replace the rule.
+//! and regulariser g. Without a content term, `beta'_g = 1 / |grad sum_t w_t L_t|`. A style
+//! method's value is then multiplied by its registry `balance` (1 but where measured, so
+//! that one gamma means about the same picture for every method). Values given by the user
+//! replace the rule.
 //!
 //! **Scale**: the optimiser sees `total * s` with `s` chosen so that the gradient at the
 //! probe has an RMS of 1 per pixel value; reported losses are the raw, unscaled values.
 
-use super::{Objective, PartsRef};
+use super::{Objective, PartsRef, Role};
 use crate::optim::norm;
 use crate::tensor::InputImage;
 use crate::Result;
@@ -33,11 +35,16 @@ impl Objective<'_> {
                 content_norm = Some(gn);
             } else if group.beta_prime.is_nan() {
                 let reference = content_norm.filter(|c| *c > 0.0).unwrap_or(1.0);
-                group.beta_prime = if gn > 0.0 && gn.is_finite() {
-                    reference / gn
-                } else {
-                    1.0
+                let balance = match group.role {
+                    Role::Style(m) => m.info().balance,
+                    _ => 1.0,
                 };
+                group.beta_prime = balance
+                    * if gn > 0.0 && gn.is_finite() {
+                        reference / gn
+                    } else {
+                        1.0
+                    };
             }
             let k = group.coefficient(self.gamma) as f32;
             total_grad

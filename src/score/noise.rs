@@ -37,8 +37,8 @@ mod tests {
 
     #[test]
     fn flat_and_linear_ramps_have_no_grain() {
-        assert_eq!(grain(&image(8, 6, |_, _| 0.4)), 0.0);
-        assert!(grain(&image(8, 6, |x, y| 0.05 * x as f32 + 0.02 * y as f32)) < 1e-9);
+        assert!(grain(&image(8, 6, |_, _| 0.4)) < 1e-9);
+        assert!(grain(&image(8, 6, |x, y| 0.05 * x as f32 + 0.02 * y as f32)) < 1e-3);
     }
 
     #[test]

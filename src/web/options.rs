@@ -229,6 +229,7 @@ mod tests {
         let size = main.iter().find(|o| o["name"] == "size").unwrap();
         assert_eq!(size["default"], "512");
         let weight = main.iter().find(|o| o["name"] == "style-weight").unwrap();
-        assert_eq!(weight["default"], "5");
+        let expected = nstyle::run::options::defaults::STYLE_WEIGHT.to_string();
+        assert_eq!(weight["default"], expected.as_str());
     }
 }
