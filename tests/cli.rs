@@ -422,14 +422,7 @@ fn interrupted_run(out: &Path, size: &str, signals: &[i32]) -> Output {
             size,
             "--quiet",
         ])
-        .args([
-            "--iterations",
-            "100000",
-            "--tol",
-            "0",
-            "--min-progress",
-            "0",
-        ])
+        .args(RUN_UNTIL_STOPPED)
         .args(["--save-every", "1"])
         .stderr(std::process::Stdio::piped())
         .spawn()

@@ -96,21 +96,11 @@ fn a_result_that_cannot_be_written_is_rescued_and_the_error_says_where() {
     let rescue_dir = d.path().join("rescue");
     std::fs::create_dir(&rescue_dir).unwrap();
     let out = fs.0.join("out.png");
-    let child = transfer(
-        &out,
-        &[
-            "--iterations",
-            "100000",
-            "--tol",
-            "0",
-            "--min-progress",
-            "0",
-        ],
-    )
-    .env("TMPDIR", &rescue_dir)
-    .stderr(std::process::Stdio::piped())
-    .spawn()
-    .unwrap();
+    let child = transfer(&out, RUN_UNTIL_STOPPED)
+        .env("TMPDIR", &rescue_dir)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(2500));
     // The run passed its checks; now the output's file system goes read-only.
     fs.remount_read_only();

@@ -196,8 +196,9 @@ impl LayerLoss for SlicedWassersteinLoss {
     }
 }
 
-/// `D X` (K x M, row-major) for the K x N directions `d` and the N x M map `x`.
-fn project(d: &[f32], k: usize, x: &FeatureMap) -> Vec<f32> {
+/// `D X` (K x M, row-major) for the K x N directions `d` and the N x M map `x` (also
+/// the score's style distance, `crate::score::style_distance`).
+pub(crate) fn project(d: &[f32], k: usize, x: &FeatureMap) -> Vec<f32> {
     let (n, m) = (x.channels, x.positions());
     let mut out = vec![0.0f32; k * m];
     matmul(

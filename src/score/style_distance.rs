@@ -4,7 +4,7 @@
 //! (The sliced-Wasserstein *loss* draws new directions every step and matches whole sorted
 //! lists; a measure along directions it never optimised cannot be gamed by it.)
 
-use crate::gemm::{matmul, MatRef};
+use crate::loss::sliced_wasserstein::project;
 use crate::tensor::FeatureMap;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -24,7 +24,7 @@ pub fn relative_swd(a: &FeatureMap, b: &FeatureMap, seed: u64) -> f64 {
         "style distance: channel counts differ"
     );
     let dirs = directions(a.channels, seed);
-    let (pa, pb) = (project(a, &dirs), project(b, &dirs));
+    let (pa, pb) = (project(&dirs, DIRECTIONS, a), project(&dirs, DIRECTIONS, b));
     let (ma, mb) = (a.positions(), b.positions());
     let (mut diff, mut spread) = (0.0f64, 0.0f64);
     for k in 0..DIRECTIONS {
@@ -61,24 +61,6 @@ fn directions(n: usize, seed: u64) -> Vec<f32> {
         row.iter_mut().for_each(|v| *v /= norm);
     }
     d
-}
-
-/// `DIRECTIONS x M` projections of every position.
-fn project(f: &FeatureMap, dirs: &[f32]) -> Vec<f32> {
-    let (n, m) = (f.channels, f.positions());
-    let mut out = vec![0.0f32; DIRECTIONS * m];
-    matmul(
-        &mut out,
-        0,
-        m,
-        1,
-        false,
-        MatRef::row_major(dirs, DIRECTIONS, n),
-        MatRef::row_major(&f.data, n, m),
-        1.0,
-        rayon::current_num_threads(),
-    );
-    out
 }
 
 /// Values at levels `(i + 1/2) / QUANTILES` of the sorted sample.

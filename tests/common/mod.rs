@@ -47,6 +47,16 @@ pub fn shared_f32_weights() -> PathBuf {
 }
 
 /// An image shipped in the repository (`images/content/chelsea.jpg`, ...).
+/// Options for a transfer that never stops by itself (a signal or the test ends it).
+pub const RUN_UNTIL_STOPPED: &[&str] = &[
+    "--iterations",
+    "100000",
+    "--tol",
+    "0",
+    "--min-progress",
+    "0",
+];
+
 pub fn example(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("images")
