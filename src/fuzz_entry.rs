@@ -31,6 +31,19 @@ pub fn options(data: &[u8]) {
     let _ = s.parse::<crate::loss::Method>();
 }
 
+/// Bytes from a client of `nstyle serve`: the request head, its Content-Length, path
+/// segments and the percent-decoded upload name, as the server reads them.
+pub fn http_request(data: &[u8]) {
+    if let Ok(Some(mut req)) = crate::http_request::parse_head(data) {
+        let _ = req.content_length();
+        let _ = req.segments();
+        if let Some(name) = req.query_param("name") {
+            let _ = crate::http_request::percent_decode(name);
+        }
+        let _ = req.take_pending();
+    }
+}
+
 /// One fuzz target: bytes in, nothing out.
 pub type Target = fn(&[u8]);
 
@@ -40,4 +53,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("weights", weights),
     ("npy", npy),
     ("options", options),
+    ("http_request", http_request),
 ];

@@ -18,6 +18,7 @@
 //! * [`config`]: one optimisation's settings; [`run`]: a whole job — plan, stages, events.
 //! * [`image_io`]: decoding, resizing, atomic writing, `.npy`; [`output`]: checking the
 //!   output before a run and rescuing the result when it cannot be written.
+//! * [`http_request`]: parsing a request head for the web front end (fuzzed).
 //! * [`score`]: grain, style and content distances of a result, for choosing defaults.
 //! * [`sheet`]: a contact sheet (a labelled grid of images) for sweeps and the paper's figures.
 //!
@@ -32,6 +33,7 @@ pub mod error;
 #[doc(hidden)]
 pub mod fuzz_entry;
 pub mod gemm;
+pub mod http_request;
 pub mod image_io;
 pub mod loss;
 pub mod objective;

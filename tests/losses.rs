@@ -229,7 +229,7 @@ fn linear_time_gaussian_estimator_is_unbiased() {
         let mut r = rng(82);
         let k = 4000;
         let v: Vec<f64> = (0..k)
-            .map(|_| linear_gaussian_value_fixed_sigma(&f, &s, sigma2, &mut r).unwrap())
+            .map(|_| linear_gaussian_value_fixed_sigma(&f, &s, sigma2, None, &mut r).unwrap())
             .collect();
         let mean = v.iter().sum::<f64>() / k as f64;
         let sd = (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (k - 1) as f64).sqrt();
@@ -243,6 +243,30 @@ fn linear_time_gaussian_estimator_is_unbiased() {
             "test has no power: exact {exact}, se {se}"
         );
     }
+}
+
+#[test]
+fn averaging_shuffles_divides_the_linear_time_variance() {
+    // Each shuffle's estimate is independent and identically distributed, so the mean of
+    // the default number of shuffles has 1/that of one shuffle's variance. Bounds: about
+    // 4 standard deviations of a ratio of two sample variances from 3000 draws each.
+    let (f, s, sigma2) = (random_map(4, 6, 6, 90), random_map(4, 6, 6, 91), 2.0);
+    let shuffles = nstyle::loss::mmd::pairings(18);
+    assert_eq!(shuffles, nstyle::loss::mmd::MAX_PAIRINGS);
+    let variance = |k: Option<usize>, seed| {
+        let mut r = rng(seed);
+        let v: Vec<f64> = (0..3000)
+            .map(|_| linear_gaussian_value_fixed_sigma(&f, &s, sigma2, k, &mut r).unwrap())
+            .collect();
+        let mean = v.iter().sum::<f64>() / v.len() as f64;
+        v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (v.len() - 1) as f64
+    };
+    let ratio = variance(Some(1), 92) / variance(None, 93);
+    let k = shuffles as f64;
+    assert!(
+        ratio > k * 0.8 && ratio < k * 1.25,
+        "variance ratio {ratio}, expected about {k}"
+    );
 }
 
 #[test]

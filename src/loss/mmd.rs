@@ -152,16 +152,21 @@ impl GaussianMmd {
         }
     }
 
-    /// Draws the pairing for maps of `m_f` generated positions.
-    fn draw(&mut self, m_f: usize, rng: &mut ChaCha8Rng) {
+    /// Draws the pairing for maps of `m_f` generated positions: [`pairings`] independent
+    /// shuffles, each the paper's `M/2` disjoint pairs. Their mean is still unbiased, and
+    /// its variance falls with their number; the gradient's noise is what L-BFGS turns into
+    /// pixel grain.
+    fn draw(&mut self, m_f: usize, shuffles: Option<usize>, rng: &mut ChaCha8Rng) {
         let mut pf: Vec<usize> = (0..m_f).collect();
         let mut ps: Vec<usize> = (0..self.style_positions).collect();
-        pf.shuffle(rng);
-        ps.shuffle(rng);
         let p = (m_f / 2).min(self.style_positions / 2);
-        self.pairs = (0..p)
-            .map(|i| [pf[2 * i], pf[2 * i + 1], ps[2 * i], ps[2 * i + 1]])
-            .collect();
+        self.pairs.clear();
+        for _ in 0..shuffles.unwrap_or_else(|| pairings(p)) {
+            pf.shuffle(rng);
+            ps.shuffle(rng);
+            self.pairs
+                .extend((0..p).map(|i| [pf[2 * i], pf[2 * i + 1], ps[2 * i], ps[2 * i + 1]]));
+        }
         self.generated_positions = m_f;
     }
 
@@ -241,13 +246,25 @@ impl LayerLoss for GaussianMmd {
     }
 
     fn resample(&mut self, generated_positions: usize, rng: &mut ChaCha8Rng) {
-        self.draw(generated_positions, rng);
+        self.draw(generated_positions, None, rng);
     }
 
     fn is_stochastic(&self) -> bool {
         true
     }
 }
+
+/// Shuffles averaged per optimiser step, for `p` pairs per shuffle: up to
+/// [`MAX_PAIRINGS`], while all of them stay within [`MAX_PAIRS`] pairs (the pairing's memory
+/// and time stay small beside the network's at any size; huge maps get one shuffle).
+pub fn pairings(p: usize) -> usize {
+    (MAX_PAIRS / p.max(1)).clamp(1, MAX_PAIRINGS)
+}
+
+/// Most shuffles averaged per step (measured: docs/QUALITY.md, "mmd-gaussian").
+pub const MAX_PAIRINGS: usize = 8;
+/// Most sampled pairs per layer and step, over all shuffles (32 MiB of indices).
+pub const MAX_PAIRS: usize = 1 << 20;
 
 /// Largest number of positions per map the quadratic-time estimator accepts (64 x 64):
 /// it builds M x M kernel matrices in f64 (128 MiB at this size).
@@ -430,9 +447,10 @@ pub fn linear_gaussian_value_fixed_sigma(
     f: &FeatureMap,
     s: &FeatureMap,
     sigma2: f64,
+    shuffles: Option<usize>,
     rng: &mut ChaCha8Rng,
 ) -> Result<f64> {
     let mut l = GaussianMmd::with_fixed_sigma2(s, sigma2);
-    l.draw(f.positions(), rng);
+    l.draw(f.positions(), shuffles, rng);
     Ok(l.compute(f, false)?.0)
 }

@@ -3,84 +3,13 @@
 //! head and body sizes and a deadline for reading them. Responses are bytes, JSON, or a
 //! stream of server-sent events. Every error is a JSON `{"error": "..."}` with a status.
 
+use nstyle::http_request::parse_head;
 use serde::Serialize;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
 
-/// Longest request head (request line and headers).
-const MAX_HEAD_BYTES: usize = 16 * 1024;
-const MAX_HEADERS: usize = 64;
-
-/// A request's head and, once read, its body.
-#[derive(Debug)]
-pub struct Request {
-    pub method: String,
-    /// The path, without the query.
-    pub path: String,
-    pub query: String,
-    /// Names lower-cased.
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-    /// Bytes of the body already read with the head.
-    pending: Vec<u8>,
-}
-
-impl Request {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// `key` from the query string (`?format=png16`), undecoded.
-    pub fn query_param(&self, key: &str) -> Option<&str> {
-        self.query
-            .split('&')
-            .filter_map(|kv| kv.split_once('='))
-            .find(|(k, _)| *k == key)
-            .map(|(_, v)| v)
-    }
-
-    /// The path's segments: `/api/jobs/x` -> `["api", "jobs", "x"]`.
-    pub fn segments(&self) -> Vec<&str> {
-        self.path.split('/').filter(|s| !s.is_empty()).collect()
-    }
-
-    /// The declared body length (none: 0).
-    pub fn content_length(&self) -> Result<u64, HttpError> {
-        if self.header("transfer-encoding").is_some() {
-            return Err(HttpError::new(
-                411,
-                "send the body with a Content-Length (chunked uploads are not accepted)",
-            ));
-        }
-        match self.header("content-length") {
-            None => Ok(0),
-            Some(v) => v
-                .trim()
-                .parse()
-                .map_err(|_| HttpError::new(400, "bad Content-Length")),
-        }
-    }
-}
-
-/// A failed request: a status and the message the page shows.
-#[derive(Debug)]
-pub struct HttpError {
-    pub status: u16,
-    pub msg: String,
-}
-
-impl HttpError {
-    pub fn new(status: u16, msg: impl Into<String>) -> Self {
-        HttpError {
-            status,
-            msg: msg.into(),
-        }
-    }
-}
+pub use nstyle::http_request::{HttpError, Request};
 
 /// Writes server-sent events on the connection until it returns.
 pub type EventWriter = Box<dyn FnOnce(&mut TcpStream) -> io::Result<()> + Send>;
@@ -174,12 +103,9 @@ fn reason(status: u16) -> &'static str {
 pub fn read_head(stream: &mut TcpStream, deadline: Instant) -> Result<Request, HttpError> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 4096];
-    let end = loop {
-        if let Some(i) = find(&buf, b"\r\n\r\n") {
-            break i;
-        }
-        if buf.len() > MAX_HEAD_BYTES {
-            return Err(HttpError::new(431, "request head too large"));
+    loop {
+        if let Some(req) = parse_head(&buf)? {
+            return Ok(req);
         }
         if Instant::now() > deadline {
             return Err(HttpError::new(408, "request took too long"));
@@ -190,42 +116,7 @@ pub fn read_head(stream: &mut TcpStream, deadline: Instant) -> Result<Request, H
             Err(e) if timed_out(&e) => return Err(HttpError::new(408, "request took too long")),
             Err(e) => return Err(HttpError::new(400, format!("read error: {e}"))),
         }
-    };
-    if end > MAX_HEAD_BYTES {
-        return Err(HttpError::new(431, "request head too large"));
     }
-    let head = std::str::from_utf8(&buf[..end])
-        .map_err(|_| HttpError::new(400, "request head is not UTF-8"))?;
-    let mut lines = head.split("\r\n");
-    let line = lines.next().unwrap_or_default();
-    let mut parts = line.split(' ');
-    let (Some(method), Some(target), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(HttpError::new(400, "malformed request line"));
-    };
-    if !version.starts_with("HTTP/1.") || !target.starts_with('/') {
-        return Err(HttpError::new(400, "malformed request line"));
-    }
-    let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let mut headers = Vec::new();
-    for l in lines {
-        let (name, value) = l
-            .split_once(':')
-            .ok_or_else(|| HttpError::new(400, "malformed header"))?;
-        if headers.len() == MAX_HEADERS {
-            return Err(HttpError::new(431, "too many headers"));
-        }
-        headers.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
-    }
-    Ok(Request {
-        method: method.to_string(),
-        path: path.to_string(),
-        query: query.to_string(),
-        headers,
-        body: Vec::new(),
-        pending: buf[end + 4..].to_vec(),
-    })
 }
 
 /// Reads the body (at most `limit` bytes, else 413 before reading any) before `deadline`.
@@ -246,7 +137,7 @@ pub fn read_body(
         ));
     }
     let len = len as usize;
-    let mut body = std::mem::take(&mut req.pending);
+    let mut body = req.take_pending();
     body.truncate(len);
     body.reserve(len - body.len());
     let mut chunk = vec![0u8; 64 * 1024];
@@ -275,10 +166,6 @@ fn timed_out(e: &io::Error) -> bool {
         e.kind(),
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
     )
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 /// Writes the response (an event stream until its function returns).

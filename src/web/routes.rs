@@ -22,6 +22,7 @@ use super::jobs::{Jobs, Pending, Record, Settings};
 use super::options;
 use super::store::valid_id;
 use super::{App, Mode};
+use nstyle::http_request::percent_decode;
 use nstyle::image_io::{encode_image, from_network, OutputFormat, MAX_INPUT_PIXELS};
 use nstyle::run::Job;
 use serde_json::{json, Value};
@@ -398,33 +399,4 @@ fn input_thumb(app: &App, id: &str, which: &str) -> Result<Response, HttpError> 
         .or_else(|| app.store.as_ref()?.thumb(id, k))
         .ok_or_else(|| not_found("no copy of this input"))?;
     Ok(Response::bytes("image/png", png))
-}
-
-/// `%41` -> `A`; invalid sequences stay as they are.
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        match (
-            b[i],
-            b.get(i + 1).copied().and_then(hex),
-            b.get(i + 2).copied().and_then(hex),
-        ) {
-            (b'%', Some(h), Some(l)) => {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-            }
-            (b'+', _, _) => {
-                out.push(b' ');
-                i += 1;
-            }
-            (c, _, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
