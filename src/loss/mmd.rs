@@ -261,6 +261,12 @@ pub fn pairings(p: usize) -> usize {
     (MAX_PAIRS / p.max(1)).clamp(1, MAX_PAIRINGS)
 }
 
+/// Pairs one step samples for maps of `m_f` generated and `m_s` style positions.
+pub fn sampled_pairs(m_f: usize, m_s: usize) -> usize {
+    let p = m_f.min(m_s) / 2;
+    p * pairings(p)
+}
+
 /// Most shuffles averaged per step (measured: docs/QUALITY.md, "mmd-gaussian").
 pub const MAX_PAIRINGS: usize = 8;
 /// Most sampled pairs per layer and step, over all shuffles (32 MiB of indices).
