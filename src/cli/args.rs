@@ -244,7 +244,7 @@ pub struct JobArgs {
     /// Style loss: one method or a fusion, e.g. gram, bn, mmd-linear:0.5,mmd-gaussian:0.5.
     #[arg(long, default_value = defaults::STYLE_LOSS, value_name = "SPEC")]
     pub style_loss: String,
-    /// gamma, the balance factor (beta = gamma beta'): 1 keeps the photo, 100 paints it.
+    /// gamma, the balance factor (beta = gamma beta'): 0.1 keeps the photo, 200 is mostly painting.
     #[arg(long, default_value_t = defaults::STYLE_WEIGHT, value_name = "GAMMA")]
     pub style_weight: f64,
     /// Weight of total variation (neighbouring-pixel differences, squared), balanced like a

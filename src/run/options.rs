@@ -21,7 +21,10 @@ use std::path::{Path, PathBuf};
 /// Defaults shared by every front end (the command line's `--help` shows these).
 pub mod defaults {
     pub const STYLE_LOSS: &str = "gram";
-    pub const STYLE_WEIGHT: f64 = 100.0;
+    /// jcjohnson/neural-style's balance under our beta' rule (docs/QUALITY.md): with the
+    /// layer weights below it meets that tool's content distance and beats its style
+    /// distance and grain; 100 paints harder at a higher content distance.
+    pub const STYLE_WEIGHT: f64 = 25.0;
     pub const TV_WEIGHT: f64 = 1.0;
     pub const CONTENT_WEIGHT: f64 = 1.0;
     /// `w_l = (64 / N_l)^2`: Eq. 6 normalises each layer's Gram by its positions only, so

@@ -137,15 +137,16 @@ def stylize(
         threads: worker threads (default: one per core; one in a forked child).
         dtype: ``"uint8"`` (as an 8-bit PNG would hold it) or ``"float32"`` in [0, 1].
         **options: the ``nstyle`` command's options with underscores, same defaults:
-            size (512), style_loss ("gram"), style_weight (5), content_weight (1),
-            tv_weight (0), iterations (500), tol (0.005), seed (0), optimizer ("lbfgs"),
+            size (512), style_loss ("gram"), style_weight (25), content_weight (1),
+            tv_weight (1), iterations (500), tol (0: off), min_progress (0.02), seed (0),
+            optimizer ("lbfgs"),
             lr (5), history (20), init ("noise", "content", a path or an array),
             pooling ("avg"), conv ("winograd"), style_size (size), style_scale (style
             images' long edge as a multiple of size; not with style_size), style_blend
             (one weight per painting, a list or "0.7,0.3"), preserve_colors ("none",
             "luminance" or "match"), multiscale ("auto"),
             start_size (256), stage_iterations (100), style_layers
-            ("relu1_1,relu2_1,relu3_1,relu4_1,relu5_1"; also a list), content_layer
+            ("relu1_1:64,relu2_1:16,relu3_1:4,relu4_1:1,relu5_1:1"; also a list), content_layer
             ("relu4_2"), beta_prime (automatic; "METHOD:V,..." or a dict),
             poly_c (0), gaussian_sigma2_scale (1), swd_projections (channels),
             max_memory (available), weights (bundled; also $NSTYLE_WEIGHTS).
