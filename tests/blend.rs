@@ -201,14 +201,6 @@ fn bad_weights_are_refused() {
     assert!(b.add(1, &a).is_err());
 }
 
-/// A repository image at this long edge, in network space.
-fn image(rel: &str, long: u32) -> nstyle::tensor::InputImage {
-    use nstyle::image_io::{fit_long_edge, load_image, resize, to_input};
-    let img = load_image(&example(rel)).unwrap().image;
-    let (w, h) = fit_long_edge(img.width(), img.height(), long);
-    to_input(&resize(&img, w, h))
-}
-
 #[test]
 fn the_objective_blends_real_paintings() {
     use nstyle::objective::{noise_image, Objective};
@@ -217,10 +209,10 @@ fn the_objective_blends_real_paintings() {
     use nstyle::{CpuVgg19, Pooling, StyleConfig, StyleSpec};
     let weights = bundled_weights();
     let mut net = CpuVgg19::new(&weights, Pooling::Average);
-    let content = image("content/chelsea.jpg", 32);
+    let content = example_input("content/chelsea.jpg", 32);
     let (s, t) = (
-        image("style/starry_night.jpg", 32),
-        image("style/wave.jpg", 40),
+        example_input("style/starry_night.jpg", 32),
+        example_input("style/wave.jpg", 40),
     );
     let (h, w) = (content.height, content.width);
     let (probe, x) = (noise_image(h, w, 0), noise_image(h, w, 7));

@@ -57,6 +57,14 @@ pub const RUN_UNTIL_STOPPED: &[&str] = &[
     "0",
 ];
 
+/// A repository image at this long edge, in network space.
+pub fn example_input(rel: &str, long: u32) -> nstyle::tensor::InputImage {
+    use nstyle::image_io::{fit_long_edge, load_image, resize, to_input};
+    let img = load_image(&example(rel)).unwrap().image;
+    let (w, h) = fit_long_edge(img.width(), img.height(), long);
+    to_input(&resize(&img, w, h))
+}
+
 pub fn example(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("images")
