@@ -159,7 +159,7 @@ impl GaussianMmd {
     fn draw(&mut self, m_f: usize, shuffles: Option<usize>, rng: &mut ChaCha8Rng) {
         let mut pf: Vec<usize> = (0..m_f).collect();
         let mut ps: Vec<usize> = (0..self.style_positions).collect();
-        let p = (m_f / 2).min(self.style_positions / 2);
+        let p = pairs_per_shuffle(m_f, self.style_positions);
         self.pairs.clear();
         for _ in 0..shuffles.unwrap_or_else(|| pairings(p)) {
             pf.shuffle(rng);
@@ -261,9 +261,15 @@ pub fn pairings(p: usize) -> usize {
     (MAX_PAIRS / p.max(1)).clamp(1, MAX_PAIRINGS)
 }
 
-/// Pairs one step samples for maps of `m_f` generated and `m_s` style positions.
+/// Disjoint pairs one shuffle takes from maps of `m_f` generated and `m_s` style positions.
+fn pairs_per_shuffle(m_f: usize, m_s: usize) -> usize {
+    m_f.min(m_s) / 2
+}
+
+/// Pairs one step samples for maps of `m_f` generated and `m_s` style positions (what
+/// [`GaussianMmd`] draws; the memory estimate counts them).
 pub fn sampled_pairs(m_f: usize, m_s: usize) -> usize {
-    let p = m_f.min(m_s) / 2;
+    let p = pairs_per_shuffle(m_f, m_s);
     p * pairings(p)
 }
 
