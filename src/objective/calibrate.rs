@@ -12,7 +12,7 @@
 //! **Scale**: the optimiser sees `total * s` with `s` chosen so that the gradient at the
 //! probe has an RMS of 1 per pixel value; reported losses are the raw, unscaled values.
 
-use super::{Objective, PartsRef, Role};
+use super::{Objective, Parts, Role};
 use crate::optim::norm;
 use crate::tensor::InputImage;
 use crate::Result;
@@ -20,7 +20,7 @@ use crate::Result;
 impl Objective<'_> {
     /// Sets beta' (where not given) and the scale from gradients at the probe image.
     pub fn calibrate(&mut self, probe: &InputImage) -> Result<()> {
-        let parts = self.parts(&probe.data)?;
+        let mut parts = self.parts(&probe.data)?;
         let n = self.groups.len();
         let mut total_grad = vec![0.0f32; probe.data.len()];
         let mut content_norm = None;
@@ -28,7 +28,21 @@ impl Objective<'_> {
         for g in 0..n {
             let mut only = vec![0.0; n];
             only[g] = 1.0;
-            let grad = self.backward(PartsRef::Borrowed(&parts), &only)?;
+            // Each group's gradients move to its own backward pass: lending them would
+            // copy them, and the copy of the style gradients was the run's peak (about 4
+            // bytes per channel and position of every style layer more than the estimate).
+            let group_only = Parts(
+                (0..n)
+                    .map(|i| {
+                        if i == g {
+                            std::mem::take(&mut parts.0[g])
+                        } else {
+                            Vec::new()
+                        }
+                    })
+                    .collect(),
+            );
+            let grad = self.backward(group_only, &only)?;
             let gn = norm(&grad);
             let group = &mut self.groups[g];
             if !group.is_balanced() {

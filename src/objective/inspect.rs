@@ -1,7 +1,7 @@
 //! Raw loss values of an image, without balance or weights: the `losses` command, and the
 //! numbers researchers compare against other implementations.
 
-use super::{Breakdown, Objective, PartsRef};
+use super::{Breakdown, Objective};
 use crate::backend::FeatureNet;
 use crate::config::StyleConfig;
 use crate::loss::StyleSpec;
@@ -43,7 +43,7 @@ pub fn inspect_losses(
     let values = obj.breakdown(&parts);
     let gradient = if want_gradient {
         let ones = vec![1.0; obj.groups.len()];
-        Some(obj.backward(PartsRef::Owned(parts), &ones)?)
+        Some(obj.backward(parts, &ones)?)
     } else {
         None
     };

@@ -25,7 +25,6 @@ use crate::vgg::{Layer, MEAN_RGB};
 use crate::{Error, Result};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use std::borrow::Cow;
 use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 
@@ -216,19 +215,19 @@ impl<'a> Objective<'a> {
     /// Input gradient of `sum_g coefs[g] sum_t w_t L_t`. Owned parts are scaled in place
     /// and become their layer's sum, so `evaluate` copies no feature map; borrowed parts
     /// (calibration reuses them) are copied once per layer.
-    fn backward(&mut self, parts: PartsRef, coefs: &[f64]) -> Result<Vec<f32>> {
+    fn backward(&mut self, parts: Parts, coefs: &[f64]) -> Result<Vec<f32>> {
         let mut per_layer: BTreeMap<Layer, FeatureMap> = BTreeMap::new();
         let mut image: Option<Vec<f32>> = None;
-        for ((group, coef), grads) in self.groups.iter().zip(coefs).zip(parts.into_groups()) {
-            for (term, grad) in group.terms.iter().zip(grads) {
+        for ((group, coef), grads) in self.groups.iter().zip(coefs).zip(parts.0) {
+            for (term, (_, grad)) in group.terms.iter().zip(grads) {
                 let k = coef * term.weight();
                 if k == 0.0 {
                     continue;
                 }
                 let k = k as f32;
                 match grad {
-                    GradRef::Layer(l, g) => accumulate_layer(&mut per_layer, l, g, k),
-                    GradRef::Image(g) => accumulate(&mut image, &g, k),
+                    Grad::Layer(l, g) => accumulate_layer(&mut per_layer, l, g, k),
+                    Grad::Image(g) => accumulate(&mut image, g, k),
                 }
             }
         }
@@ -298,7 +297,7 @@ impl Problem for Objective<'_> {
         let parts = self.parts(x)?;
         let coefs = self.coefficients();
         self.last = self.breakdown(&parts);
-        let grad = self.backward(PartsRef::Owned(parts), &coefs)?;
+        let grad = self.backward(parts, &coefs)?;
         Ok((self.last.total * self.scale, grad))
     }
 
@@ -336,59 +335,15 @@ fn content_group(
     })
 }
 
-/// [`Parts`] given away (evaluation) or lent (calibration, which reuses them).
-enum PartsRef<'p> {
-    Owned(Parts),
-    Borrowed(&'p Parts),
-}
-
-/// One term's gradient, owned or borrowed.
-enum GradRef<'p> {
-    Layer(Layer, Cow<'p, FeatureMap>),
-    Image(Cow<'p, [f32]>),
-}
-
-impl<'p> PartsRef<'p> {
-    fn into_groups(self) -> Vec<Vec<GradRef<'p>>> {
-        match self {
-            PartsRef::Owned(p) => {
-                p.0.into_iter()
-                    .map(|v| {
-                        v.into_iter()
-                            .map(|(_, g)| match g {
-                                Grad::Layer(l, f) => GradRef::Layer(l, Cow::Owned(f)),
-                                Grad::Image(x) => GradRef::Image(Cow::Owned(x)),
-                            })
-                            .collect()
-                    })
-                    .collect()
-            }
-            PartsRef::Borrowed(p) => {
-                p.0.iter()
-                    .map(|v| {
-                        v.iter()
-                            .map(|(_, g)| match g {
-                                Grad::Layer(l, f) => GradRef::Layer(*l, Cow::Borrowed(f)),
-                                Grad::Image(x) => GradRef::Image(Cow::Borrowed(x.as_slice())),
-                            })
-                            .collect()
-                    })
-                    .collect()
-            }
-        }
-    }
-}
-
 /// Adds `k * g` to the sum at `layer` (the first contribution is scaled in place).
 fn accumulate_layer(
     per_layer: &mut BTreeMap<Layer, FeatureMap>,
     layer: Layer,
-    g: Cow<FeatureMap>,
+    mut g: FeatureMap,
     k: f32,
 ) {
     match per_layer.entry(layer) {
         Entry::Vacant(e) => {
-            let mut g = g.into_owned();
             g.data.iter_mut().for_each(|v| *v *= k);
             e.insert(g);
         }
@@ -402,9 +357,12 @@ fn accumulate_layer(
 }
 
 /// Adds `k * g` to an image-space sum.
-fn accumulate(sum: &mut Option<Vec<f32>>, g: &[f32], k: f32) {
+fn accumulate(sum: &mut Option<Vec<f32>>, mut g: Vec<f32>, k: f32) {
     match sum {
-        None => *sum = Some(g.iter().map(|v| k * v).collect()),
-        Some(s) => s.iter_mut().zip(g).for_each(|(a, b)| *a += k * b),
+        None => {
+            g.iter_mut().for_each(|v| *v *= k);
+            *sum = Some(g);
+        }
+        Some(s) => s.iter_mut().zip(&g).for_each(|(a, b)| *a += k * b),
     }
 }
