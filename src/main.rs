@@ -7,7 +7,7 @@ mod web;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    keep_freed_memory();
+    nstyle::run::memory::keep_freed_memory();
     // A bug must still read as one line, not a backtrace.
     std::panic::set_hook(Box::new(|info| {
         let msg = info
@@ -24,20 +24,5 @@ fn main() -> ExitCode {
             eprintln!("error: {}", cli::error_line(&e));
             ExitCode::from(1)
         }
-    }
-}
-
-/// Every iteration allocates and frees buffers of the same sizes (features, gradients, GEMM
-/// packing). By default glibc returns large blocks to the OS and the next iteration pays
-/// page faults to get them back (6% of an iteration, measured with perf); keep them instead.
-/// Blocks of 256 MiB and more (maps of images above ~1000x1000 px) still go back at once, so
-/// that at large sizes memory freed between phases (loss evaluation, backward pass) is
-/// really free and the peak is what the estimate says.
-fn keep_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes allocator tuning parameters; called before any threads start.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 20);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
     }
 }

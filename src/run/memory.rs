@@ -5,7 +5,7 @@
 use crate::backend::Backend;
 use crate::config::StyleConfig;
 use crate::optim::OptimizerKind;
-use crate::vgg::CONVS;
+use crate::vgg::{Layer, CONVS};
 
 /// Bytes a run at `h x w` (style images `sh x sw` each) needs at its peak: the backend's
 /// activations and scratch, per-layer features and gradients, the losses' own memory (from
@@ -68,16 +68,45 @@ pub fn estimate(
     engine.resident + weights + losses + largest_copy.max(engine.backward_scratch) + optimizer
 }
 
-/// The allocator's share on top of the buffers [`estimate`] counts: freed blocks kept for
-/// reuse and, across multi-scale stages of growing sizes, holes between them. Measured with
-/// `bash bench/memory_promise.sh` (docs/PERFORMANCE.md): single-stage peaks were up to 3%
-/// above the buffer count, multi-scale ones up to 5.5%.
-pub fn heap_overhead(stages: usize) -> f64 {
-    if stages > 1 {
-        1.06
-    } else {
-        1.03
+/// Freed blocks smaller than this stay with the allocator for reuse instead of going back
+/// to the system: [`keep_freed_memory`] sets it, and the estimate's allocator share depends
+/// on it.
+pub const KEPT_BLOCK_LIMIT: usize = 256 << 20;
+
+/// Every iteration allocates and frees buffers of the same sizes (features, gradients, GEMM
+/// packing). By default glibc returns large blocks to the system and the next iteration pays
+/// page faults to get them back (6% of an iteration at 512 px, 20% at 1024 px, measured);
+/// keep the blocks under [`KEPT_BLOCK_LIMIT`] instead. Larger ones (maps of images above
+/// about 1000x1000 px) still go back at once, so that freed memory is really free. Front
+/// ends call this once, before any threads start.
+pub fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator tuning parameters.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, KEPT_BLOCK_LIMIT as i32);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
     }
+}
+
+/// `buffers` (from [`estimate`]) plus the allocator's share for a run whose largest network
+/// input (output or style image) is `h x w`: 3% for small blocks kept for reuse, plus two
+/// and a half times the largest feature map the allocator keeps (the largest under
+/// [`KEPT_BLOCK_LIMIT`]): a freed map's hole only takes a block that fits, so the heap grows
+/// by maps of that size. Measured with `bash bench/memory_promise.sh` (docs/PERFORMANCE.md):
+/// heaptrack put the live peak of a one-stage 1024x576 run under the buffer count, while its
+/// resident peak was 12-15% above it, more than one relu1_1 map (160 MiB) at the style's size.
+pub fn with_allocator_share(buffers: usize, (h, w): (usize, usize)) -> f64 {
+    let largest_kept = CONVS
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let (lh, lw) = Layer(i).spatial(h, w);
+            4 * c.cout * lh * lw
+        })
+        .filter(|&bytes| bytes < KEPT_BLOCK_LIMIT)
+        .max()
+        .unwrap_or(0);
+    1.03 * buffers as f64 + 2.5 * largest_kept as f64
 }
 
 /// Memory the system can give (Linux's MemAvailable), if known.

@@ -227,13 +227,17 @@ impl Plan {
             .filter(|(_, w)| **w > 0.0)
             .map(|(s, _)| (s.height, s.width))
             .collect();
-        let overhead = memory::heap_overhead(self.stages.len());
-        let estimate =
-            |cfg: &_| overhead * memory::estimate(&spec.backend, output, &styles, cfg) as f64;
+        let largest = styles
+            .iter()
+            .fold(output, |(h, w), &(sh, sw)| (h.max(sh), w.max(sw)));
+        let estimate = |cfg: &_| {
+            let buffers = memory::estimate(&spec.backend, output, &styles, cfg);
+            memory::with_allocator_share(buffers, largest)
+        };
         let mut bytes = estimate(&cfg);
         let limit = spec
             .memory_limit
-            // The estimate includes the allocator's share (`heap_overhead`); keep 3% of the
+            // The estimate includes the allocator's share (`with_allocator_share`); keep 3% of the
             // available memory for everything else. (It was 10% while the estimate left the
             // allocator out and ran 4-8% low.)
             .or(memory::available().map(|b| 0.97 * b as f64));
