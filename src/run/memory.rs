@@ -120,3 +120,22 @@ pub fn available() -> Option<u64> {
 pub fn gib(bytes: f64) -> String {
     format!("{:.2} GiB", bytes / (1u64 << 30) as f64)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_allocator_share_counts_the_largest_map_the_allocator_keeps() {
+        let gib = 1usize << 30;
+        // 1024x640: relu1_1's map (64 channels, 4 bytes) is under the limit and the largest.
+        let relu1 = 4 * 64 * 1024 * 640;
+        assert!(relu1 < KEPT_BLOCK_LIMIT);
+        let share = with_allocator_share(gib, (1024, 640)) - 1.03 * gib as f64;
+        assert_eq!(share, 2.5 * relu1 as f64);
+        // 3840x2400: the maps of levels 1-4 go back to the system; relu5's is kept.
+        let relu5 = 4 * 512 * (3840 / 16) * (2400 / 16);
+        let share = with_allocator_share(gib, (2400, 3840)) - 1.03 * gib as f64;
+        assert_eq!(share, 2.5 * relu5 as f64);
+    }
+}
