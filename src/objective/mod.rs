@@ -212,9 +212,9 @@ impl<'a> Objective<'a> {
         ))
     }
 
-    /// Input gradient of `sum_g coefs[g] sum_t w_t L_t`. Owned parts are scaled in place
-    /// and become their layer's sum, so `evaluate` copies no feature map; borrowed parts
-    /// (calibration reuses them) are copied once per layer.
+    /// Input gradient of `sum_g coefs[g] sum_t w_t L_t`. The parts are scaled in place and
+    /// become their layer's sum, so no feature map is copied (calibration hands each group
+    /// its own gradients, see `calibrate.rs`).
     fn backward(&mut self, parts: Parts, coefs: &[f64]) -> Result<Vec<f32>> {
         let mut per_layer: BTreeMap<Layer, FeatureMap> = BTreeMap::new();
         let mut image: Option<Vec<f32>> = None;

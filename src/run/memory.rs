@@ -17,10 +17,8 @@ pub fn estimate(
     cfg: &StyleConfig,
 ) -> usize {
     // The styles run through the network one at a time.
-    let (sh, sw) = styles
-        .iter()
-        .fold((0, 0), |(a, b), &(sh, sw)| (a.max(sh), b.max(sw)));
-    let engine = backend.memory(h.max(sh), w.max(sw), cfg.deepest_layer());
+    let (nh, nw) = largest_input((h, w), styles);
+    let engine = backend.memory(nh, nw, cfg.deepest_layer());
     // One feature copy at a time (see `Objective::parts`), one gradient per loss, kept
     // until the backward pass (they become the per-layer sums in place).
     let mut losses = 0usize;
@@ -68,6 +66,14 @@ pub fn estimate(
     engine.resident + weights + losses + largest_copy.max(engine.backward_scratch) + optimizer
 }
 
+/// The largest image the network sees, `h x w` of the output or of the largest style (the
+/// styles run through it one at a time), dimension by dimension.
+pub fn largest_input(output: (usize, usize), styles: &[(usize, usize)]) -> (usize, usize) {
+    styles
+        .iter()
+        .fold(output, |(h, w), &(sh, sw)| (h.max(sh), w.max(sw)))
+}
+
 /// Freed blocks smaller than this stay with the allocator for reuse instead of going back
 /// to the system: [`keep_freed_memory`] sets it, and the estimate's allocator share depends
 /// on it.
@@ -88,8 +94,8 @@ pub fn keep_freed_memory() {
     }
 }
 
-/// `buffers` (from [`estimate`]) plus the allocator's share for a run whose largest network
-/// input (output or style image) is `h x w`: 3% for small blocks kept for reuse, plus two
+/// `buffers` (from [`estimate`]) plus the allocator's share for a run whose
+/// [`largest_input`] is `h x w`: 3% for small blocks kept for reuse, plus two
 /// and a half times the largest feature map the allocator keeps (the largest under
 /// [`KEPT_BLOCK_LIMIT`]): a freed map's hole only takes a block that fits, so the heap grows
 /// by maps of that size. Measured with `bash bench/memory_promise.sh` (docs/PERFORMANCE.md):

@@ -227,9 +227,7 @@ impl Plan {
             .filter(|(_, w)| **w > 0.0)
             .map(|(s, _)| (s.height, s.width))
             .collect();
-        let largest = styles
-            .iter()
-            .fold(output, |(h, w), &(sh, sw)| (h.max(sh), w.max(sw)));
+        let largest = memory::largest_input(output, &styles);
         let estimate = |cfg: &_| {
             let buffers = memory::estimate(&spec.backend, output, &styles, cfg);
             memory::with_allocator_share(buffers, largest)
