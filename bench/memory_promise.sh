@@ -7,6 +7,8 @@
 # one stage with the default history of 20 pairs, run until it is full (22 iterations).
 #   bash bench/memory_promise.sh [SIZES...]      # default: 256 512 1024 2048 3840
 # 3840 means 3840x2160 (a 16:9 crop of the repository's coffee photo). Prints markdown tables.
+# CONVS="im2col" and MULTISCALE="on" pick rows (a 3840x2160 row takes 4-9 minutes);
+# FILLED="" skips the full-history table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${NSTYLE:-target/release/nstyle}
@@ -22,6 +24,8 @@ im.crop((0, (h - ch) // 2, w, (h - ch) // 2 + ch)).save(sys.argv[1])
 PY
 convs=(winograd im2col)
 grep -q avx512_bf16 /proc/cpuinfo && convs+=(winograd-bf16)
+[ -n "${CONVS:-}" ] && read -ra convs <<<"$CONVS"
+read -ra multiscale <<<"${MULTISCALE:-on off}"
 # One row: run nstyle with the given options, compare its estimate with the peak.
 row() {
   local label=$1; shift
@@ -37,7 +41,7 @@ echo "| output | conv | multi-scale | estimate | measured peak | estimate / peak
 echo "|---|---|---|---|---|---|"
 for s in "${sizes[@]}"; do
   for c in "${convs[@]}"; do
-    for ms in on off; do
+    for ms in "${multiscale[@]}"; do
       row "$c | $ms" --size "$s" --conv "$c" --multiscale "$ms" \
         --history 1 --iterations 2 --stage-iterations 2
     done

@@ -230,7 +230,7 @@ impl Plan {
         let largest = memory::largest_input(output, &styles);
         let estimate = |cfg: &_| {
             let buffers = memory::estimate(&spec.backend, output, &styles, cfg);
-            memory::with_allocator_share(buffers, largest)
+            memory::with_allocator_share(buffers, largest, self.stages.len())
         };
         let mut bytes = estimate(&cfg);
         let limit = spec
