@@ -8,6 +8,8 @@ use image::{DynamicImage, ImageDecoder, ImageReader, Rgb32FImage};
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
+mod tiff_tags;
+
 /// Largest input image accepted, in pixels (checked from the header, before decoding).
 pub const MAX_INPUT_PIXELS: u64 = 100_000_000;
 
@@ -50,6 +52,11 @@ pub fn decode_image(bytes: &[u8], name: &Path) -> Result<LoadedImage> {
                 path,
                 "truncated JPEG (no end-of-image marker)",
             ))
+        }
+        // A text field where the decoder reads numbers makes the `tiff` crate print a
+        // debugging line of its own; refuse it first.
+        Some(image::ImageFormat::Tiff) => {
+            tiff_tags::check_tiff_tags(bytes).map_err(|m| Error::image(path, m))?
         }
         _ => {}
     }

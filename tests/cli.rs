@@ -246,6 +246,26 @@ fn bad_inputs_give_one_line_errors_and_no_output() {
     std::fs::write(&huge, png_header(200_000, 200_000)).unwrap();
     let empty = d.path().join("empty.png");
     std::fs::write(&empty, png_header(0, 10)).unwrap();
+    // PhotometricInterpretation stored as 3.9 GB of text (from the image fuzz target): the
+    // `tiff` crate would print a debugging line of its own before the error.
+    let text_tag = d.path().join("text_tag.tiff");
+    let mut tiff = b"II*\0\x08\0\0\0\x03\0".to_vec();
+    for (tag, kind, count, value) in [
+        (256u16, 3u16, 1u32, 8u32),
+        (257, 3, 1, 8),
+        (262, 2, 0xE7E7_E7E7, 0),
+    ] {
+        for field in [
+            &tag.to_le_bytes()[..],
+            &kind.to_le_bytes(),
+            &count.to_le_bytes(),
+            &value.to_le_bytes(),
+        ] {
+            tiff.extend_from_slice(field);
+        }
+    }
+    tiff.extend([0; 4]);
+    std::fs::write(&text_tag, tiff).unwrap();
     let text = d.path().join("notes.txt");
     std::fs::write(&text, "hello").unwrap();
     let weights = d.path().join("w.safetensors");
@@ -261,6 +281,7 @@ fn bad_inputs_give_one_line_errors_and_no_output() {
         (vec![s(&huge), &st, "-o", &o_s], "above the limit"),
         (vec![s(&empty), &st, "-o", &o_s], "empty.png"),
         (vec![s(&text), &st, "-o", &o_s], "notes.txt"),
+        (vec![s(&text_tag), &st, "-o", &o_s], "stored as text"),
         (
             vec![&c, &st, "-o", &o_s, "--style-loss", "fancy"],
             "unknown style loss 'fancy'",
