@@ -44,6 +44,47 @@ pub fn http_request(data: &[u8]) {
     }
 }
 
+/// A job's options as a JSON object, the way the web page, the Python keyword arguments
+/// and batch manifests give them (a string or number per name, set by
+/// [`TransferOptions::set`](crate::run::options::TransferOptions::set)), then the job
+/// built and planned for two small images as the server does before it queues one. A
+/// `"style-only": true` entry drops the content image (style reconstruction).
+pub fn job_options(data: &[u8]) {
+    use crate::run::{options::TransferOptions, InitSpec, Job};
+    use serde_json::{Map, Value};
+    let Ok(mut map) = serde_json::from_slice::<Map<String, Value>>(data) else {
+        return;
+    };
+    let style_only = map.remove("style-only") == Some(Value::Bool(true));
+    let mut options = TransferOptions::default();
+    for (name, value) in &map {
+        let text = match value {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            _ => return,
+        };
+        if options.set(name, &text).is_err() {
+            return;
+        }
+    }
+    let init = match options.init.as_str() {
+        "content" => InitSpec::Content,
+        _ => InitSpec::Noise,
+    };
+    let gradient = |w: u32, h: u32| {
+        image::Rgb32FImage::from_fn(w, h, |x, y| {
+            image::Rgb([x as f32 / w as f32, y as f32 / h as f32, 0.5])
+        })
+    };
+    let content = (!style_only).then(|| gradient(40, 30));
+    let Ok(spec) = options.job_spec(content, vec![gradient(30, 40)], init) else {
+        return;
+    };
+    if let Ok(job) = Job::new(spec) {
+        let _ = serde_json::to_value(job.plan());
+    }
+}
+
 /// One fuzz target: bytes in, nothing out.
 pub type Target = fn(&[u8]);
 
@@ -54,4 +95,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("npy", npy),
     ("options", options),
     ("http_request", http_request),
+    ("job_options", job_options),
 ];

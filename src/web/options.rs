@@ -232,4 +232,36 @@ mod tests {
         let expected = nstyle::run::options::defaults::STYLE_WEIGHT.to_string();
         assert_eq!(weight["default"], expected.as_str());
     }
+
+    /// The `job_options` fuzz corpus (found through the library's `TransferOptions::set`)
+    /// replayed through the page's own path: JSON, the offered names, `clap`, the job and
+    /// its plan. Every input ends in a plan or a 400/413, never a panic.
+    #[test]
+    fn the_fuzz_corpus_plans_or_is_refused_through_the_page() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/job_options");
+        let picture = |w, h| image::Rgb32FImage::from_pixel(w, h, image::Rgb([0.3, 0.5, 0.7]));
+        let (mut planned, mut refused) = (0, 0);
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let data = std::fs::read(entry.unwrap().path()).unwrap();
+            let Ok(Value::Object(mut o)) = serde_json::from_slice::<Value>(&data) else {
+                continue;
+            };
+            let style_only = o.remove("style-only") == Some(Value::Bool(true));
+            let result = normalise(&o)
+                .and_then(|o| parse(&argv(&o, style_only)))
+                .and_then(|a| job_spec(&a, (!style_only).then(|| picture(40, 30)), picture(30, 40)))
+                .and_then(|spec| nstyle::run::Job::new(spec).map_err(plan_error));
+            match result {
+                Ok(_) => planned += 1,
+                Err(e) => {
+                    assert!(matches!(e.status, 400 | 413), "{}: {}", e.status, e.msg);
+                    refused += 1;
+                }
+            }
+        }
+        assert!(
+            planned >= 5 && refused >= 5,
+            "{planned} planned, {refused} refused"
+        );
+    }
 }
