@@ -50,7 +50,7 @@ pub fn http_request(data: &[u8]) {
 /// built and planned for two small images as the server does before it queues one. A
 /// `"style-only": true` entry drops the content image (style reconstruction).
 pub fn job_options(data: &[u8]) {
-    use crate::run::{options::TransferOptions, InitSpec, Job};
+    use crate::run::{options::TransferOptions, InitChoice, InitSpec, Job};
     use serde_json::{Map, Value};
     let Ok(mut map) = serde_json::from_slice::<Map<String, Value>>(data) else {
         return;
@@ -67,9 +67,11 @@ pub fn job_options(data: &[u8]) {
             return;
         }
     }
-    let init = match options.init.as_str() {
-        "content" => InitSpec::Content,
-        _ => InitSpec::Noise,
+    let init = match options.init_choice() {
+        InitChoice::Noise => InitSpec::Noise,
+        InitChoice::Content => InitSpec::Content,
+        // An initial image from a path: a file read, not what this target checks.
+        InitChoice::File(_) => return,
     };
     let gradient = |w: u32, h: u32| {
         image::Rgb32FImage::from_fn(w, h, |x, y| {
