@@ -47,6 +47,10 @@ pub struct StyleConfig {
     pub min_progress: f64,
     pub optimizer: OptimizerKind,
     pub seed: u64,
+    /// Evaluate the objective tile by tile with cores of this many px (a multiple of 16;
+    /// [`crate::objective::tiling`]): the same function, computed in the memory of one
+    /// tile's activations. `None`: the whole image at once. The job's plan chooses it.
+    pub tile: Option<usize>,
 }
 
 impl Default for StyleConfig {
@@ -68,6 +72,7 @@ impl Default for StyleConfig {
             min_progress: 0.0,
             optimizer: OptimizerKind::Lbfgs { history: 20 },
             seed: 0,
+            tile: None,
         }
     }
 }
@@ -91,6 +96,14 @@ impl StyleConfig {
                 return Err(Error::invalid(
                     "beta-prime",
                     format!("for {m} must be positive, got {b}"),
+                ));
+            }
+        }
+        if let Some(core) = self.tile {
+            if core == 0 || !core.is_multiple_of(crate::objective::tiling::TILE_ALIGN) {
+                return Err(Error::invalid(
+                    "tile",
+                    format!("must be a positive multiple of 16 px, got {core}"),
                 ));
             }
         }

@@ -56,6 +56,33 @@ impl FeatureMap {
         let m = self.positions();
         &self.data[c * m..(c + 1) * m]
     }
+
+    /// The `height x width` window at (`top`, `left`), every channel.
+    pub fn crop(&self, top: usize, left: usize, height: usize, width: usize) -> FeatureMap {
+        assert!(top + height <= self.height && left + width <= self.width);
+        let mut out = FeatureMap::zeros(self.channels, height, width);
+        for c in 0..self.channels {
+            for y in 0..height {
+                let src = (c * self.height + top + y) * self.width + left;
+                let dst = (c * height + y) * width;
+                out.data[dst..dst + width].copy_from_slice(&self.data[src..src + width]);
+            }
+        }
+        out
+    }
+
+    /// Writes `src` (same channels) into the window at (`top`, `left`).
+    pub fn paste(&mut self, src: &FeatureMap, top: usize, left: usize) {
+        assert!(src.channels == self.channels);
+        assert!(top + src.height <= self.height && left + src.width <= self.width);
+        for c in 0..self.channels {
+            for y in 0..src.height {
+                let dst = (c * self.height + top + y) * self.width + left;
+                let s = (c * src.height + y) * src.width;
+                self.data[dst..dst + src.width].copy_from_slice(&src.data[s..s + src.width]);
+            }
+        }
+    }
 }
 
 /// A `C x H x W` map stored with a one-pixel zero border and two spare trailing zeros.

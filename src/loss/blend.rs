@@ -28,8 +28,7 @@
 //! mean vector per style, and the pooled sample (N x sum n_i f32, about one style map);
 //! the objective feeds one style's features at a time and drops each after use.
 
-use super::bn::mean_var;
-use super::stats::{centred_covariance, channel_means, normalized_gram};
+use super::moments::Moments;
 use super::{LayerLoss, LossOptions, Method};
 use crate::tensor::FeatureMap;
 use crate::vgg::Layer;
@@ -213,41 +212,14 @@ impl LayerBlend {
 
     /// Adds style `i`'s features at this layer (`f` may be dropped afterwards).
     pub fn add(&mut self, i: usize, f: &FeatureMap) -> Result<()> {
-        if i >= self.weights.len() || self.added[i] {
-            return Err(Error::Shape(format!("style {i} is not expected here")));
-        }
-        self.added[i] = true;
-        if !self.contributes(i) {
+        if !self.expect(i, f.positions(), f.channels)? {
             return Ok(());
         }
-        if f.positions() != self.positions[i] {
-            return Err(Error::Shape(format!(
-                "style {i} has {} positions at this layer, {} were planned",
-                f.positions(),
-                self.positions[i]
-            )));
-        }
-        let n = *self.channels.get_or_insert(f.channels);
-        if f.channels != n {
-            return Err(Error::Shape(format!(
-                "style {i} has {} channels, the first {n}",
-                f.channels
-            )));
-        }
-        let w = self.weights[i];
         if let Some(needs) = self.needs {
-            self.means[i] = channel_means(f);
-            if needs.gram {
-                add_scaled(&mut self.gram, &normalized_gram(f), w);
-            }
-            if needs.variance {
-                add_scaled(&mut self.variance, &mean_var(f).1, w);
-            }
-            if needs.covariance {
-                add_scaled(&mut self.covariance, &centred_covariance(f).1, w);
-            }
+            self.mix_in(i, &Moments::of(f, needs));
         }
         if let Some(counts) = &self.counts {
+            let n = f.channels;
             let total: usize = counts.iter().sum();
             let offset: usize = counts[..i].iter().sum();
             let pooled = self
@@ -263,6 +235,69 @@ impl LayerBlend {
             }
         }
         Ok(())
+    }
+
+    /// The moments this blend needs of each style (`None`: it needs a pooled sample only).
+    pub fn needs(&self) -> Option<Needs> {
+        self.needs
+    }
+
+    /// Whether a method of this blend needs the styles' samples, not only their moments.
+    pub fn needs_samples(&self) -> bool {
+        self.counts.is_some()
+    }
+
+    /// Adds style `i` by its moments at this layer (computed tile by tile, say); only for
+    /// a blend whose methods all read moments ([`LayerBlend::needs_samples`] false).
+    pub fn add_moments(&mut self, i: usize, m: &Moments) -> Result<()> {
+        if self.needs_samples() {
+            return Err(Error::Shape(
+                "a sample method's blend needs the styles' features, not their moments".into(),
+            ));
+        }
+        if self.expect(i, m.count, m.channels)? {
+            self.mix_in(i, m);
+        }
+        Ok(())
+    }
+
+    /// Marks style `i` added after checking its shape; whether it contributes.
+    fn expect(&mut self, i: usize, positions: usize, channels: usize) -> Result<bool> {
+        if i >= self.weights.len() || self.added[i] {
+            return Err(Error::Shape(format!("style {i} is not expected here")));
+        }
+        self.added[i] = true;
+        if !self.contributes(i) {
+            return Ok(false);
+        }
+        if positions != self.positions[i] {
+            return Err(Error::Shape(format!(
+                "style {i} has {positions} positions at this layer, {} were planned",
+                self.positions[i]
+            )));
+        }
+        let n = *self.channels.get_or_insert(channels);
+        if channels != n {
+            return Err(Error::Shape(format!(
+                "style {i} has {channels} channels, the first {n}"
+            )));
+        }
+        Ok(true)
+    }
+
+    /// Adds style `i`'s moments, weighted, to the mixture's sums.
+    fn mix_in(&mut self, i: usize, m: &Moments) {
+        let w = self.weights[i];
+        self.means[i] = m.mean.clone();
+        if !m.gram.is_empty() {
+            add_scaled(&mut self.gram, &m.gram, w);
+        }
+        if !m.variance.is_empty() {
+            add_scaled(&mut self.variance, &m.variance, w);
+        }
+        if !m.covariance.is_empty() {
+            add_scaled(&mut self.covariance, &m.covariance, w);
+        }
     }
 
     /// The mixture's moments and the pooled sample, once every style was added.

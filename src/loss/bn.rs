@@ -4,7 +4,10 @@
 //! Departure from the paper: `sigma = sqrt(var + BN_EPSILON)`, so a constant channel gives a
 //! finite loss and gradient (the authors' code returned NaN there).
 
-use super::{check_channels, LayerLoss};
+use super::blend::Needs;
+use super::moments::{moment_loss_and_grad, Affine, MomentLoss, Moments, PerChannel};
+use super::tiled::{MomentSums, TileSums};
+use super::{check_channel_count, LayerLoss};
 use crate::tensor::FeatureMap;
 use crate::{Error, Result};
 
@@ -62,25 +65,43 @@ impl BnLoss {
     }
 }
 
-impl LayerLoss for BnLoss {
-    fn loss_and_grad(&self, f: &FeatureMap) -> Result<(f64, FeatureMap)> {
-        check_channels("bn", f, self.mean.len())?;
-        let (n, m) = (f.channels as f64, f.positions() as f64);
-        let (mu, sd) = mean_std(f);
+impl MomentLoss for BnLoss {
+    fn needs(&self) -> Needs {
+        Needs::VARIANCE
+    }
+
+    fn check(&self, channels: usize) -> Result<()> {
+        check_channel_count("bn", channels, self.mean.len())
+    }
+
+    fn value_and_rule(&self, mo: &Moments) -> Result<(f64, Affine)> {
+        let (n, m) = (mo.channels as f64, mo.count as f64);
+        let mu = mo.mean.clone();
+        let sd = std_of(mo.variance.clone());
         let mut loss = 0.0;
-        let mut grad = FeatureMap::zeros(f.channels, f.height, f.width);
-        let mm = f.positions();
-        for c in 0..f.channels {
+        let (mut a, mut b) = (Vec::with_capacity(mu.len()), Vec::with_capacity(mu.len()));
+        for c in 0..mo.channels {
             let dm = mu[c] - self.mean[c];
             let ds = sd[c] - self.std[c];
             loss += dm * dm + ds * ds;
             // d mu / dF_j = 1/M;  d sigma / dF_j = (F_j - mu) / (M sigma).
-            let a = 2.0 * dm / (n * m);
-            let b = 2.0 * ds / (n * m * sd[c]);
-            for (g, &v) in grad.data[c * mm..(c + 1) * mm].iter_mut().zip(f.channel(c)) {
-                *g = (a + b * (v as f64 - mu[c])) as f32;
-            }
+            a.push(2.0 * dm / (n * m));
+            b.push(2.0 * ds / (n * m * sd[c]));
         }
-        Ok((loss / n, grad))
+        let rule = Affine {
+            per_channel: Some(PerChannel { a, b, mu }),
+            ..Affine::default()
+        };
+        Ok((loss / n, rule))
+    }
+}
+
+impl LayerLoss for BnLoss {
+    fn loss_and_grad(&self, f: &FeatureMap) -> Result<(f64, FeatureMap)> {
+        moment_loss_and_grad(self, f)
+    }
+
+    fn tiled(&self) -> Option<Box<dyn TileSums + '_>> {
+        Some(Box::new(MomentSums::new(self)))
     }
 }

@@ -1,17 +1,21 @@
 //! Content loss, Eq. 4: `L_content = 1/2 * sum_ij (F_ij - P_ij)^2`.
 
+use super::tiled::{ContentSums, TileSums};
 use super::LayerLoss;
 use crate::tensor::FeatureMap;
 use crate::{Error, Result};
+use std::sync::Arc;
 
 /// Squared error to the content image's features `P` at one layer.
 pub struct ContentLoss {
-    target: FeatureMap,
+    target: Arc<FeatureMap>,
 }
 
 impl ContentLoss {
     pub fn new(target: FeatureMap) -> Self {
-        ContentLoss { target }
+        ContentLoss {
+            target: Arc::new(target),
+        }
     }
 }
 
@@ -32,5 +36,9 @@ impl LayerLoss for ContentLoss {
             sum += (d as f64) * (d as f64);
         }
         Ok((0.5 * sum, grad))
+    }
+
+    fn tiled(&self) -> Option<Box<dyn TileSums + '_>> {
+        Some(Box::new(ContentSums::new(self.target.clone())))
     }
 }

@@ -10,9 +10,12 @@
 //! `dXc = dF (I - 1 1^T / M_F)` and `Xc 1 = 0`, so the centring drops out:
 //! `dL/dF = D Xc / (N^2 M_F)`.
 
+use super::blend::Needs;
 use super::gram::check_square;
-use super::stats::{centred, centred_covariance, left_multiply};
-use super::{check_channels, LayerLoss};
+use super::moments::{moment_loss_and_grad, Affine, MomentLoss, Moments, Product};
+use super::stats::centred_covariance;
+use super::tiled::{MomentSums, TileSums};
+use super::{check_channel_count, LayerLoss};
 use crate::tensor::FeatureMap;
 use crate::Result;
 
@@ -38,14 +41,38 @@ impl CoralLoss {
     }
 }
 
-impl LayerLoss for CoralLoss {
-    fn loss_and_grad(&self, f: &FeatureMap) -> Result<(f64, FeatureMap)> {
-        check_channels("coral", f, self.channels)?;
-        let n = f.channels as f64;
-        let (mu, mut d) = centred_covariance(f);
+impl MomentLoss for CoralLoss {
+    fn needs(&self) -> Needs {
+        Needs::COVARIANCE
+    }
+
+    fn check(&self, channels: usize) -> Result<()> {
+        check_channel_count("coral", channels, self.channels)
+    }
+
+    fn value_and_rule(&self, m: &Moments) -> Result<(f64, Affine)> {
+        let n = m.channels as f64;
+        let mut d = m.covariance.clone();
         d.iter_mut().zip(&self.cov).for_each(|(c, s)| *c -= s);
         let loss = d.iter().map(|v| v * v).sum::<f64>() / (4.0 * n * n);
-        let grad = left_multiply(&d, &centred(f, &mu), 1.0 / (n * n * f.positions() as f64));
-        Ok((loss, grad))
+        let rule = Affine {
+            product: Some(Product {
+                matrix: d,
+                centre: Some(m.mean.clone()),
+                scale: 1.0 / (n * n * m.count as f64),
+            }),
+            ..Affine::default()
+        };
+        Ok((loss, rule))
+    }
+}
+
+impl LayerLoss for CoralLoss {
+    fn loss_and_grad(&self, f: &FeatureMap) -> Result<(f64, FeatureMap)> {
+        moment_loss_and_grad(self, f)
+    }
+
+    fn tiled(&self) -> Option<Box<dyn TileSums + '_>> {
+        Some(Box::new(MomentSums::new(self)))
     }
 }

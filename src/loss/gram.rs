@@ -3,8 +3,11 @@
 //! which with equal sizes is Eq. 6's `1/(4 N^2 M^2) sum (G - A)^2`, and equals
 //! `MMD^2 / (4 N^2)` with the kernel `(x^T y)^2` (Eq. 9; see [`super::mmd::PolyMmd`]).
 
-use super::stats::{left_multiply, normalized_gram};
-use super::{check_channels, LayerLoss};
+use super::blend::Needs;
+use super::moments::{moment_loss_and_grad, Affine, MomentLoss, Moments, Product};
+use super::stats::normalized_gram;
+use super::tiled::{MomentSums, TileSums};
+use super::{check_channel_count, LayerLoss};
 use crate::tensor::FeatureMap;
 use crate::{Error, Result};
 
@@ -47,15 +50,39 @@ pub(crate) fn check_square(name: &str, m: &[f64], n: usize) -> Result<()> {
     Ok(())
 }
 
-impl LayerLoss for GramLoss {
-    fn loss_and_grad(&self, f: &FeatureMap) -> Result<(f64, FeatureMap)> {
-        check_channels("gram", f, self.channels)?;
-        let n = f.channels as f64;
-        let mut d = normalized_gram(f);
+impl MomentLoss for GramLoss {
+    fn needs(&self) -> Needs {
+        Needs::GRAM
+    }
+
+    fn check(&self, channels: usize) -> Result<()> {
+        check_channel_count("gram", channels, self.channels)
+    }
+
+    fn value_and_rule(&self, m: &Moments) -> Result<(f64, Affine)> {
+        let n = m.channels as f64;
+        let mut d = m.gram.clone();
         d.iter_mut().zip(&self.target).for_each(|(g, a)| *g -= a);
         let loss = d.iter().map(|v| v * v).sum::<f64>() / (4.0 * n * n);
         // dL/dF = (G - A) F / (N^2 M_F)   (G, A normalised by their M).
-        let grad = left_multiply(&d, f, 1.0 / (n * n * f.positions() as f64));
-        Ok((loss, grad))
+        let rule = Affine {
+            product: Some(Product {
+                matrix: d,
+                centre: None,
+                scale: 1.0 / (n * n * m.count as f64),
+            }),
+            ..Affine::default()
+        };
+        Ok((loss, rule))
+    }
+}
+
+impl LayerLoss for GramLoss {
+    fn loss_and_grad(&self, f: &FeatureMap) -> Result<(f64, FeatureMap)> {
+        moment_loss_and_grad(self, f)
+    }
+
+    fn tiled(&self) -> Option<Box<dyn TileSums + '_>> {
+        Some(Box::new(MomentSums::new(self)))
     }
 }

@@ -10,8 +10,11 @@
 //! * [`GaussianMmdExact`]: the quadratic-time unbiased U-statistic `MMD_u^2`, for small maps
 //!   and for testing the linear-time one.
 
-use super::stats::{add_channel_constant, channel_means, left_multiply, normalized_gram};
-use super::{check_channels, LayerLoss};
+use super::blend::Needs;
+use super::moments::{moment_loss_and_grad, Affine, MomentLoss, Moments, Product};
+use super::stats::{channel_means, normalized_gram};
+use super::tiled::{MomentSums, TileSums};
+use super::{check_channel_count, check_channels, LayerLoss};
 use crate::gemm::{matmul, MatRef};
 use crate::tensor::FeatureMap;
 use crate::{Error, Result};
@@ -36,18 +39,34 @@ impl LinearMmd {
     }
 }
 
+impl MomentLoss for LinearMmd {
+    fn needs(&self) -> Needs {
+        Needs::MEAN
+    }
+
+    fn check(&self, channels: usize) -> Result<()> {
+        check_channel_count("mmd-linear", channels, self.mean.len())
+    }
+
+    fn value_and_rule(&self, m: &Moments) -> Result<(f64, Affine)> {
+        let d: Vec<f64> = m.mean.iter().zip(&self.mean).map(|(a, b)| a - b).collect();
+        let loss = d.iter().map(|v| v * v).sum();
+        let scale = 2.0 / m.count as f64;
+        let rule = Affine {
+            constant: Some((d, scale)),
+            ..Affine::default()
+        };
+        Ok((loss, rule))
+    }
+}
+
 impl LayerLoss for LinearMmd {
     fn loss_and_grad(&self, f: &FeatureMap) -> Result<(f64, FeatureMap)> {
-        check_channels("mmd-linear", f, self.mean.len())?;
-        let d: Vec<f64> = channel_means(f)
-            .iter()
-            .zip(&self.mean)
-            .map(|(a, b)| a - b)
-            .collect();
-        let loss = d.iter().map(|v| v * v).sum();
-        let mut grad = FeatureMap::zeros(f.channels, f.height, f.width);
-        add_channel_constant(&mut grad, &d, 2.0 / f.positions() as f64);
-        Ok((loss, grad))
+        moment_loss_and_grad(self, f)
+    }
+
+    fn tiled(&self) -> Option<Box<dyn TileSums + '_>> {
+        Some(Box::new(MomentSums::new(self)))
     }
 }
 
@@ -75,25 +94,45 @@ impl PolyMmd {
     }
 }
 
-impl LayerLoss for PolyMmd {
-    fn loss_and_grad(&self, f: &FeatureMap) -> Result<(f64, FeatureMap)> {
-        check_channels("mmd-poly", f, self.mean.len())?;
-        let m = f.positions() as f64;
-        let mut d = normalized_gram(f);
+impl MomentLoss for PolyMmd {
+    fn needs(&self) -> Needs {
+        Needs::GRAM
+    }
+
+    fn check(&self, channels: usize) -> Result<()> {
+        check_channel_count("mmd-poly", channels, self.mean.len())
+    }
+
+    fn value_and_rule(&self, mo: &Moments) -> Result<(f64, Affine)> {
+        let m = mo.count as f64;
+        let mut d = mo.gram.clone();
         d.iter_mut().zip(&self.gram).for_each(|(g, a)| *g -= a);
         let mut loss: f64 = d.iter().map(|v| v * v).sum();
         // d/dF ||G_F - G_S||^2 = 4 (G_F - G_S) F / M_F
-        let mut grad = left_multiply(&d, f, 4.0 / m);
+        let mut rule = Affine {
+            product: Some(Product {
+                matrix: d,
+                centre: None,
+                scale: 4.0 / m,
+            }),
+            ..Affine::default()
+        };
         if self.c != 0.0 {
-            let dm: Vec<f64> = channel_means(f)
-                .iter()
-                .zip(&self.mean)
-                .map(|(a, b)| a - b)
-                .collect();
+            let dm: Vec<f64> = mo.mean.iter().zip(&self.mean).map(|(a, b)| a - b).collect();
             loss += 2.0 * self.c * dm.iter().map(|v| v * v).sum::<f64>();
-            add_channel_constant(&mut grad, &dm, 4.0 * self.c / m);
+            rule.constant = Some((dm, 4.0 * self.c / m));
         }
-        Ok((loss, grad))
+        Ok((loss, rule))
+    }
+}
+
+impl LayerLoss for PolyMmd {
+    fn loss_and_grad(&self, f: &FeatureMap) -> Result<(f64, FeatureMap)> {
+        moment_loss_and_grad(self, f)
+    }
+
+    fn tiled(&self) -> Option<Box<dyn TileSums + '_>> {
+        Some(Box::new(MomentSums::new(self)))
     }
 }
 

@@ -32,9 +32,11 @@ pub mod content;
 pub mod coral;
 pub mod gram;
 pub mod mmd;
+pub mod moments;
 pub mod registry;
 pub mod sliced_wasserstein;
 pub mod stats;
+pub mod tiled;
 pub mod tv;
 pub mod w2;
 
@@ -63,6 +65,11 @@ pub trait LayerLoss: Send + Sync {
     fn is_stochastic(&self) -> bool {
         false
     }
+    /// The loss evaluated tile by tile ([`tiled`]): an accumulator for one pass over the
+    /// generated image's tiles. `None`: this loss needs the whole map at once.
+    fn tiled(&self) -> Option<Box<dyn tiled::TileSums + '_>> {
+        None
+    }
 }
 
 /// A loss on the image being optimised itself (`3 x height x width`, network space): raw
@@ -72,10 +79,13 @@ pub trait ImageLoss: Send + Sync {
 }
 
 pub(crate) fn check_channels(name: &str, f: &FeatureMap, n: usize) -> Result<()> {
-    if f.channels != n {
+    check_channel_count(name, f.channels, n)
+}
+
+pub(crate) fn check_channel_count(name: &str, channels: usize, n: usize) -> Result<()> {
+    if channels != n {
         return Err(Error::Shape(format!(
-            "{name}: generated features have {} channels, style has {n}",
-            f.channels
+            "{name}: generated features have {channels} channels, style has {n}"
         )));
     }
     Ok(())

@@ -50,9 +50,12 @@
 //! single-threaded (~0.25 s for N = 512, ~1 ms for N = 64 here), small next to a VGG forward
 //! and backward pass of the image at the sizes where N = 512 layers are used.
 
+use super::blend::Needs;
 use super::gram::check_square;
-use super::stats::{add_channel_constant, centred, centred_covariance, left_multiply};
-use super::{check_channels, LayerLoss};
+use super::moments::{moment_loss_and_grad, Affine, MomentLoss, Moments, Product};
+use super::stats::centred_covariance;
+use super::tiled::{MomentSums, TileSums};
+use super::{check_channel_count, LayerLoss};
 use crate::gemm::{matmul, MatRef};
 use crate::tensor::FeatureMap;
 use crate::Result;
@@ -105,17 +108,26 @@ impl GaussianW2Loss {
     }
 }
 
-impl LayerLoss for GaussianW2Loss {
-    fn loss_and_grad(&self, f: &FeatureMap) -> Result<(f64, FeatureMap)> {
-        check_channels("gaussian-w2", f, self.channels)?;
-        let (n, m) = (f.channels, f.positions() as f64);
-        let (mu, cov) = centred_covariance(f);
-        let k = symmetrised(mul(&mul(&self.root, &cov, n), &self.root, n), n);
+impl MomentLoss for GaussianW2Loss {
+    fn needs(&self) -> Needs {
+        Needs::COVARIANCE
+    }
+
+    fn check(&self, channels: usize) -> Result<()> {
+        check_channel_count("gaussian-w2", channels, self.channels)
+    }
+
+    fn value_and_rule(&self, mo: &Moments) -> Result<(f64, Affine)> {
+        let (n, m) = (mo.channels, mo.count as f64);
+        let (mu, cov) = (&mo.mean, &mo.covariance);
+        let k = symmetrised(mul(&mul(&self.root, cov, n), &self.root, n), n);
         let Some((l, q)) = sym_eigen(&k, n) else {
             // Non-finite features (or style): NaN like the other losses would give.
-            let mut g = FeatureMap::zeros(n, f.height, f.width);
-            g.data.fill(f32::NAN);
-            return Ok((f64::NAN, g));
+            let rule = Affine {
+                constant: Some((vec![f64::NAN; n], 1.0)),
+                ..Affine::default()
+            };
+            return Ok((f64::NAN, rule));
         };
         let lmax = l.iter().fold(0.0f64, |a, &b| a.max(b));
         let cut = W2_RANK_TOL * lmax;
@@ -129,9 +141,26 @@ impl LayerLoss for GaussianW2Loss {
         // g := I - T
         g.iter_mut().for_each(|v| *v = -*v);
         (0..n).for_each(|i| g[i * n + i] += 1.0);
-        let mut grad = left_multiply(&g, &centred(f, &mu), 2.0 / m);
-        add_channel_constant(&mut grad, &dmu, 2.0 / m);
-        Ok((loss, grad))
+        let rule = Affine {
+            product: Some(Product {
+                matrix: g,
+                centre: Some(mu.clone()),
+                scale: 2.0 / m,
+            }),
+            constant: Some((dmu, 2.0 / m)),
+            ..Affine::default()
+        };
+        Ok((loss, rule))
+    }
+}
+
+impl LayerLoss for GaussianW2Loss {
+    fn loss_and_grad(&self, f: &FeatureMap) -> Result<(f64, FeatureMap)> {
+        moment_loss_and_grad(self, f)
+    }
+
+    fn tiled(&self) -> Option<Box<dyn TileSums + '_>> {
+        Some(Box::new(MomentSums::new(self)))
     }
 }
 

@@ -42,7 +42,7 @@ impl Objective<'_> {
                     })
                     .collect(),
             );
-            let grad = self.backward(group_only, &only)?;
+            let grad = self.backward(&probe.data, group_only, &only)?;
             let gn = norm(&grad);
             let group = &mut self.groups[g];
             if !group.is_balanced() {

@@ -43,7 +43,7 @@ pub fn inspect_losses(
     let values = obj.breakdown(&parts);
     let gradient = if want_gradient {
         let ones = vec![1.0; obj.groups.len()];
-        Some(obj.backward(parts, &ones)?)
+        Some(obj.backward(&image.data, parts, &ones)?)
     } else {
         None
     };

@@ -12,12 +12,14 @@ mod calibrate;
 mod inspect;
 mod style;
 pub mod term;
+pub mod tiling;
 
 pub use inspect::{inspect_losses, LossReport};
 pub use term::{Breakdown, Group, GroupValue, Role, Tap, Term};
 
 use crate::backend::FeatureNet;
 use crate::config::StyleConfig;
+use crate::loss::tiled::{TileGrad, TileSums};
 use crate::loss::{ContentLoss, TotalVariation};
 use crate::optim::Problem;
 use crate::tensor::{FeatureMap, InputImage};
@@ -28,10 +30,12 @@ use rand_chacha::ChaCha8Rng;
 use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 
-/// The gradient one term produced: at its layer, or in pixel space.
+/// The gradient one term produced: at its layer, in pixel space, or (tiled evaluation)
+/// as its rule at its layer, applied tile by tile in the backward pass.
 enum Grad {
     Layer(Layer, FeatureMap),
     Image(Vec<f32>),
+    Rule(Layer, Box<dyn TileGrad>),
 }
 
 /// Loss values and gradients of every term at one point, `[group][term]`.
@@ -48,6 +52,8 @@ pub struct Objective<'a> {
     /// gamma, shared by the style groups.
     gamma: f64,
     scale: f64,
+    /// Core edge of the tiles when evaluated tile by tile ([`tiling`]).
+    tile: Option<usize>,
     rng: ChaCha8Rng,
     /// Breakdown at the last evaluated point.
     pub last: Breakdown,
@@ -97,6 +103,7 @@ impl<'a> Objective<'a> {
         width: usize,
         cfg: &StyleConfig,
     ) -> Result<Self> {
+        check_tileable(cfg)?;
         let mut groups = Vec::new();
         if let Some(c) = content.filter(|_| cfg.content_weight > 0.0) {
             groups.push(content_group(net, c, (height, width), cfg)?);
@@ -130,6 +137,7 @@ impl<'a> Objective<'a> {
             groups,
             gamma: cfg.style_weight,
             scale: 1.0,
+            tile: cfg.tile,
             rng: ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x5eed_6a55),
             last: Breakdown::default(),
         };
@@ -171,6 +179,9 @@ impl<'a> Objective<'a> {
     /// time and dropped once that layer's losses are done, so at most one copy is alive
     /// (at 3840x2160, relu1_1's copy alone is 2 GB).
     fn parts(&mut self, x: &[f32]) -> Result<Parts> {
+        if let Some(core) = self.tile {
+            return self.tiled_parts(x, core);
+        }
         let mut slots: Vec<Vec<Option<(f64, Grad)>>> = self
             .groups
             .iter()
@@ -212,11 +223,49 @@ impl<'a> Objective<'a> {
         ))
     }
 
+    /// [`Objective::parts`] by the statistics pass of the tiled evaluation: values, and
+    /// each layer term's gradient as its rule.
+    fn tiled_parts(&mut self, x: &[f32], core: usize) -> Result<Parts> {
+        let (h, w) = (self.height, self.width);
+        let Objective { net, groups, .. } = self;
+        let mut sums: Vec<(Layer, Box<dyn TileSums + '_>)> = Vec::new();
+        for t in groups.iter().flat_map(|g| &g.terms) {
+            if let Term::Layer { layer, loss, .. } = t {
+                let s = loss.tiled().ok_or_else(|| {
+                    Error::invalid("tile", "is not available for this loss (use --tile off)")
+                })?;
+                sums.push((*layer, s));
+            }
+        }
+        tiling::accumulate(&mut **net, x, (h, w), core, &mut sums)?;
+        let mut finished = sums.into_iter();
+        let mut parts = Vec::with_capacity(groups.len());
+        for g in groups.iter() {
+            let mut vals = Vec::with_capacity(g.terms.len());
+            for t in &g.terms {
+                vals.push(match t {
+                    Term::Layer { layer, .. } => {
+                        let (_, s) = finished.next().expect("one sum per layer term");
+                        let (v, rule) = s.finish()?;
+                        (v, Grad::Rule(*layer, rule))
+                    }
+                    Term::Image { loss } => {
+                        let (v, grad) = loss.loss_and_grad(x, h, w)?;
+                        (v, Grad::Image(grad))
+                    }
+                });
+            }
+            parts.push(vals);
+        }
+        Ok(Parts(parts))
+    }
+
     /// Input gradient of `sum_g coefs[g] sum_t w_t L_t`. The parts are scaled in place and
     /// become their layer's sum, so no feature map is copied (calibration hands each group
     /// its own gradients, see `calibrate.rs`).
-    fn backward(&mut self, parts: Parts, coefs: &[f64]) -> Result<Vec<f32>> {
+    fn backward(&mut self, x: &[f32], parts: Parts, coefs: &[f64]) -> Result<Vec<f32>> {
         let mut per_layer: BTreeMap<Layer, FeatureMap> = BTreeMap::new();
+        let mut rules: Vec<(Layer, f32, Box<dyn TileGrad>)> = Vec::new();
         let mut image: Option<Vec<f32>> = None;
         for ((group, coef), grads) in self.groups.iter().zip(coefs).zip(parts.0) {
             for (term, (_, grad)) in group.terms.iter().zip(grads) {
@@ -228,10 +277,16 @@ impl<'a> Objective<'a> {
                 match grad {
                     Grad::Layer(l, g) => accumulate_layer(&mut per_layer, l, g, k),
                     Grad::Image(g) => accumulate(&mut image, g, k),
+                    Grad::Rule(l, r) => rules.push((l, k, r)),
                 }
             }
         }
-        let mut grad = if per_layer.is_empty() {
+        let mut grad = if let (false, Some(core)) = (rules.is_empty(), self.tile) {
+            let rules: Vec<(Layer, f32, &dyn TileGrad)> =
+                rules.iter().map(|(l, k, r)| (*l, *k, &**r)).collect();
+            let size = (self.height, self.width);
+            tiling::gradient(&mut *self.net, x, size, core, &rules)?
+        } else if per_layer.is_empty() {
             vec![0.0; 3 * self.height * self.width]
         } else {
             let grads: Vec<(Layer, &FeatureMap)> = per_layer.iter().map(|(l, g)| (*l, g)).collect();
@@ -297,7 +352,7 @@ impl Problem for Objective<'_> {
         let parts = self.parts(x)?;
         let coefs = self.coefficients();
         self.last = self.breakdown(&parts);
-        let grad = self.backward(parts, &coefs)?;
+        let grad = self.backward(x, parts, &coefs)?;
         Ok((self.last.total * self.scale, grad))
     }
 
@@ -320,9 +375,11 @@ fn content_group(
         )));
     }
     let layer = cfg.content_layer;
-    let p = net
-        .forward(&content.data, content.height, content.width, &[layer])?
-        .remove(0);
+    let p = match cfg.tile {
+        Some(core) => tiling::tiled_features(net, &content.data, (height, width), core, &[layer])?,
+        None => net.forward(&content.data, content.height, content.width, &[layer])?,
+    }
+    .remove(0);
     Ok(Group {
         role: Role::Content,
         weight: cfg.content_weight,
@@ -333,6 +390,20 @@ fn content_group(
             loss: Box::new(ContentLoss::new(p)),
         }],
     })
+}
+
+/// An error when `cfg` asks for tiles and a style method needs the whole map at once.
+fn check_tileable(cfg: &StyleConfig) -> Result<()> {
+    if cfg.tile.is_none() {
+        return Ok(());
+    }
+    match cfg.style.methods().into_iter().find(|m| !m.info().tiled) {
+        Some(m) => Err(Error::invalid(
+            "tile",
+            format!("is not available for the {m} loss yet (it needs the whole map at once: use --tile off)"),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Adds `k * g` to the sum at `layer` (the first contribution is scaled in place).

@@ -2,11 +2,14 @@
 //! target comes from one style image or from a weighted blend of several
 //! ([`crate::loss::blend`]: the mixture of the styles' feature distributions).
 
+use super::tiling::visit_cores;
 use super::{Group, Role, Term};
 use crate::backend::FeatureNet;
 use crate::config::StyleConfig;
-use crate::loss::blend::{normalised_weights, LayerBlend};
+use crate::loss::blend::{normalised_weights, LayerBlend, Needs};
+use crate::loss::moments::Moments;
 use crate::tensor::InputImage;
+use crate::vgg::Layer;
 use crate::{Error, Result};
 
 /// The style groups for `styles` (images with relative blend weights). Styles of weight 0
@@ -39,9 +42,10 @@ pub(super) fn style_groups(
             terms: Vec::new(),
         })
         .collect();
-    match used.as_slice() {
-        [(style, _)] => single(net, style, cfg, &mut groups)?,
-        _ => blend(net, &used, cfg, &mut groups)?,
+    match (cfg.tile, used.as_slice()) {
+        (Some(core), _) => tiled(net, &used, cfg, core, &mut groups)?,
+        (None, [(style, _)]) => single(net, style, cfg, &mut groups)?,
+        (None, _) => blend(net, &used, cfg, &mut groups)?,
     }
     Ok(groups)
 }
@@ -85,10 +89,22 @@ fn blend(
     cfg: &StyleConfig,
     groups: &mut [Group],
 ) -> Result<()> {
+    let mut blends = layer_blends(styles, cfg)?;
+    let deepest = deepest(cfg)?;
+    for (i, (style, _)) in styles.iter().enumerate() {
+        net.run(&style.data, style.height, style.width, deepest)?;
+        for ((layer, _), b) in cfg.style_layers.iter().zip(&mut blends) {
+            b.add(i, &net.features(*layer)?)?;
+        }
+    }
+    build_blended(blends, cfg, groups)
+}
+
+/// One [`LayerBlend`] per style layer for `styles`.
+fn layer_blends(styles: &[(&InputImage, f64)], cfg: &StyleConfig) -> Result<Vec<LayerBlend>> {
     let methods = cfg.style.methods();
     let weights: Vec<f64> = styles.iter().map(|s| s.1).collect();
-    let mut blends = cfg
-        .style_layers
+    cfg.style_layers
         .iter()
         .map(|(layer, _)| {
             let positions: Vec<usize> = styles
@@ -100,14 +116,11 @@ fn blend(
                 .collect();
             LayerBlend::new(&methods, &weights, &positions)
         })
-        .collect::<Result<Vec<_>>>()?;
-    let deepest = deepest(cfg)?;
-    for (i, (style, _)) in styles.iter().enumerate() {
-        net.run(&style.data, style.height, style.width, deepest)?;
-        for ((layer, _), b) in cfg.style_layers.iter().zip(&mut blends) {
-            b.add(i, &net.features(*layer)?)?;
-        }
-    }
+        .collect()
+}
+
+/// Every style group's term per layer from the finished blends.
+fn build_blended(blends: Vec<LayerBlend>, cfg: &StyleConfig, groups: &mut [Group]) -> Result<()> {
     for (&(layer, weight), b) in cfg.style_layers.iter().zip(blends) {
         let b = b.finish()?;
         for g in groups.iter_mut() {
@@ -119,6 +132,54 @@ fn blend(
         }
     }
     Ok(())
+}
+
+/// The targets' moments computed tile by tile, so that a large painting's activations are
+/// never held at once; every style, one or several, goes through [`LayerBlend`] (a single
+/// style's mixture is its own moments, exactly). Only moment methods come here
+/// ([`super::check_tileable`]).
+fn tiled(
+    net: &mut dyn FeatureNet,
+    styles: &[(&InputImage, f64)],
+    cfg: &StyleConfig,
+    core: usize,
+    groups: &mut [Group],
+) -> Result<()> {
+    let mut blends = layer_blends(styles, cfg)?;
+    let layers: Vec<Layer> = cfg.style_layers.iter().map(|l| l.0).collect();
+    for (i, (style, _)) in styles.iter().enumerate() {
+        let mut sums: Vec<Moments> = layers
+            .iter()
+            .map(|l| Moments::empty(l.channels()))
+            .collect();
+        let size = (style.height, style.width);
+        visit_cores(
+            net,
+            &style.data,
+            size,
+            core,
+            &sorted(&layers),
+            |layer, f, _| {
+                for ((l, b), s) in layers.iter().zip(&blends).zip(&mut sums) {
+                    if *l == layer {
+                        s.merge(&Moments::of(f, b.needs().unwrap_or(Needs::MEAN)));
+                    }
+                }
+                Ok(())
+            },
+        )?;
+        for (b, s) in blends.iter_mut().zip(&sums) {
+            b.add_moments(i, s)?;
+        }
+    }
+    build_blended(blends, cfg, groups)
+}
+
+fn sorted(layers: &[Layer]) -> Vec<Layer> {
+    let mut v = layers.to_vec();
+    v.sort();
+    v.dedup();
+    v
 }
 
 fn style_method(g: &Group) -> crate::loss::Method {

@@ -368,6 +368,7 @@ impl TransferOptions {
             min_progress: self.min_progress,
             optimizer,
             seed: self.seed,
+            tile: None,
         };
         cfg.validate()?;
         Ok(cfg)
