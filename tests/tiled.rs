@@ -52,24 +52,11 @@ fn cfg(methods: &[Method], tile: Option<usize>) -> StyleConfig {
 }
 
 #[test]
-fn every_tileable_method_and_the_content_loss_give_the_untiled_values_and_gradient() {
+fn every_method_and_the_content_loss_give_the_untiled_values_and_gradient() {
+    // All methods in one evaluation (each term's value compared on its own), and a fusion.
     let (content, style, x) = images();
     let mut net = net();
-    let tileable: Vec<Method> = Method::ALL
-        .iter()
-        .copied()
-        .filter(|m| m.info().tiled)
-        .collect();
-    assert_eq!(
-        tileable.len(),
-        6,
-        "gram, mmd-linear, mmd-poly, bn, coral, w2"
-    );
-    for methods in tileable
-        .iter()
-        .map(|m| vec![*m])
-        .chain([vec![Method::MmdLinear, Method::Bn]])
-    {
+    for methods in [Method::ALL.to_vec(), vec![Method::MmdLinear, Method::Bn]] {
         let whole = inspect_losses(
             &mut net,
             Some(&content),
@@ -88,6 +75,7 @@ fn every_tileable_method_and_the_content_loss_give_the_untiled_values_and_gradie
             true,
         )
         .unwrap();
+        assert_eq!(tiled.values.groups.len(), methods.len() + 1);
         for (a, b) in tiled.values.groups.iter().zip(&whole.values.groups) {
             assert_eq!(a.role, b.role);
             for ((ta, va), (tb, vb)) in a.terms.iter().zip(&b.terms) {
@@ -106,6 +94,70 @@ fn every_tileable_method_and_the_content_loss_give_the_untiled_values_and_gradie
             rel < 1e-4,
             "{methods:?}: gradient differs by {rel:e} (L2, relative)"
         );
+    }
+}
+
+/// Each loss's own tile interface on a random map cut into windows: the same value and
+/// gradient as the whole map, method by method (the network-level test above sees the
+/// gradient of a sum, where the largest term dominates).
+#[test]
+fn every_loss_sums_over_windows_to_its_whole_map_value_and_gradient() {
+    use nstyle::loss::tiled::Window;
+    use nstyle::loss::{ContentLoss, LayerLoss, LossOptions};
+    use nstyle::tensor::FeatureMap;
+    let (n, h, w) = (6, 19, 23);
+    let f = random_map(n, h, w, 5);
+    let s = random_map(n, 17, 13, 6);
+    let layer = "relu2_1".parse().unwrap();
+    let mut losses: Vec<(String, Box<dyn LayerLoss>)> = Method::ALL
+        .iter()
+        .map(|m| {
+            (
+                m.name().to_string(),
+                m.build(&s, layer, &LossOptions::default()).unwrap(),
+            )
+        })
+        .collect();
+    losses.push((
+        "content".into(),
+        Box::new(ContentLoss::new(random_map(n, h, w, 7))),
+    ));
+    // Windows of 5 x 7 positions (ragged at the ends).
+    let windows: Vec<Window> = (0..h)
+        .step_by(5)
+        .flat_map(|top| {
+            (0..w).step_by(7).map(move |left| Window {
+                top,
+                left,
+                height: 5.min(h - top),
+                width: 7.min(w - left),
+                full_height: h,
+                full_width: w,
+            })
+        })
+        .collect();
+    for (name, loss) in &mut losses {
+        loss.resample(h * w, &mut rng(9));
+        let (v, g) = loss.loss_and_grad(&f).unwrap();
+        let mut sums = loss.tiled().expect("every method tiles");
+        for win in &windows {
+            sums.add(&f.crop(win.top, win.left, win.height, win.width), *win)
+                .unwrap();
+        }
+        let (tv, rule) = sums.finish().unwrap();
+        // Gram-type moments are f32 products summed in f64: blocks of other lengths round
+        // differently at f32 precision.
+        assert!(
+            (tv - v).abs() <= 1e-6 * v.abs().max(1e-12),
+            "{name}: {tv} vs {v}"
+        );
+        let mut tg = FeatureMap::zeros(n, h, w);
+        for win in &windows {
+            let core = f.crop(win.top, win.left, win.height, win.width);
+            tg.paste(&rule.grad(&core, *win), win.top, win.left);
+        }
+        let rel = rel_l2(&tg.data, &g.data);
+        assert!(rel < 1e-5, "{name}: gradient differs by {rel:e}");
     }
 }
 
@@ -178,16 +230,132 @@ fn a_tiled_run_ends_where_the_untiled_run_does() {
 }
 
 #[test]
-fn sample_methods_refuse_tiles_with_a_clear_message() {
-    let (content, style, _) = images();
-    let mut net = net();
-    for m in [Method::MmdGaussian, Method::SlicedWasserstein] {
-        let c = cfg(&[m], Some(64));
-        let e = Objective::new(&mut net, Some(&content), &style, 200, 300, &c)
-            .err()
-            .expect("refused")
-            .to_string();
-        assert!(e.starts_with("tile is not available for the"), "{e}");
-        assert!(e.contains(m.name()), "{e}");
+fn the_quadratic_time_gaussian_refuses_tiles_with_a_clear_message() {
+    let (content, style, x) = images();
+    let small = |i: &InputImage| example_input_like(i, 48);
+    let (content, style, x) = (small(&content), small(&style), small(&x));
+    let mut c = cfg(&[Method::MmdGaussian], Some(16));
+    c.loss.gaussian_exact_sigma2 = Some(1e4);
+    let e = inspect_losses(&mut net(), Some(&content), &style, &x, &c, false)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(e.starts_with("tile is not available for the exact"), "{e}");
+}
+
+/// The top-left `edge x edge` corner of an image.
+fn example_input_like(i: &InputImage, edge: usize) -> InputImage {
+    let n = i.height * i.width;
+    let mut data = Vec::with_capacity(3 * edge * edge);
+    for c in 0..3 {
+        for y in 0..edge {
+            let row = c * n + y * i.width;
+            data.extend_from_slice(&i.data[row..row + edge]);
+        }
+    }
+    InputImage::new(edge, edge, data).unwrap()
+}
+
+fn nstyle(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_nstyle"))
+        .env_remove("NSTYLE_WEIGHTS")
+        .args(args)
+        .output()
+        .expect("run nstyle")
+}
+
+/// Every `style`/`content` value of two `losses` JSON outputs, by method and layer.
+fn values(v: &serde_json::Value) -> Vec<(String, f64)> {
+    let mut out = Vec::new();
+    for part in ["content", "style"] {
+        let mut stack = vec![(part.to_string(), &v[part])];
+        while let Some((name, x)) = stack.pop() {
+            match x {
+                serde_json::Value::Object(m) => {
+                    stack.extend(m.iter().map(|(k, x)| (format!("{name}/{k}"), x)))
+                }
+                x => out.push((name, x.as_f64().expect("a number"))),
+            }
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+#[test]
+fn the_losses_command_gives_the_same_values_and_gradient_with_tiles() {
+    let d = tempfile::tempdir().unwrap();
+    let (c, s) = (
+        example("content/chelsea.jpg"),
+        example("style/starry_night.jpg"),
+    );
+    let x = noise_image(133, 200, 11);
+    let xp = d.path().join("x.npy");
+    nstyle::image_io::write_npy(&xp, &[3, 133, 200], &x.data).unwrap();
+    let run = |tile: Option<&str>, grad: &std::path::Path| {
+        let mut args = vec![
+            "losses",
+            "--content",
+            c.to_str().unwrap(),
+            "--style",
+            s.to_str().unwrap(),
+            "--image",
+            xp.to_str().unwrap(),
+            "--grad-out",
+            grad.to_str().unwrap(),
+        ];
+        if let Some(t) = tile {
+            args.extend(["--tile", t]);
+        }
+        let o = nstyle(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let (_, g) = nstyle::image_io::read_npy(grad).unwrap();
+        (
+            values(&v),
+            g,
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (whole, g0, _) = run(None, &d.path().join("g0.npy"));
+    let (tiled, g1, said) = run(Some("70"), &d.path().join("g1.npy"));
+    assert!(said.contains("tile 70 px rounded to 64 px"), "{said}");
+    assert_eq!(whole.len(), tiled.len());
+    assert!(
+        whole.len() > 8 * 5,
+        "every method at every layer: {whole:?}"
+    );
+    for ((n0, v0), (n1, v1)) in whole.iter().zip(&tiled) {
+        assert_eq!(n0, n1);
+        assert!((v0 - v1).abs() <= 1e-5 * v0.abs(), "{n0}: {v0} vs {v1}");
+    }
+    let rel = rel_l2(&g1, &g0);
+    assert!(rel < 1e-4, "gradient differs by {rel:e}");
+}
+
+#[test]
+fn a_bad_tile_size_is_a_one_line_error() {
+    let (c, s) = (
+        example("content/chelsea.jpg"),
+        example("style/starry_night.jpg"),
+    );
+    for bad in ["0", "-64", "big", "1.5"] {
+        let arg = format!("--tile={bad}");
+        let o = nstyle(&[
+            c.to_str().unwrap(),
+            s.to_str().unwrap(),
+            "-o",
+            "/nonexistent/x.png",
+            &arg,
+        ]);
+        assert!(!o.status.success());
+        let err = String::from_utf8_lossy(&o.stderr);
+        let first = err.lines().next().unwrap_or_default();
+        assert!(
+            first.starts_with("error:")
+                && first.contains("tile must be auto, off or a tile edge in px"),
+            "{err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
     }
 }

@@ -8,7 +8,9 @@ use nstyle::engine::{ConvAlgorithm, Pooling};
 use nstyle::image_io::{self, LoadedImage};
 use nstyle::loss::Method;
 use nstyle::run::options::{defaults, OptimizerChoice};
-use nstyle::run::{InitChoice, InitSpec, JobSpec, LossesOptions, Multiscale, TransferOptions};
+use nstyle::run::{
+    InitChoice, InitSpec, JobSpec, LossesOptions, Multiscale, TileChoice, TransferOptions,
+};
 use std::path::{Path, PathBuf};
 
 /// `--help`'s closing text; the list of style losses comes from the registry.
@@ -316,11 +318,23 @@ pub struct JobArgs {
     /// Multiplier of the Gaussian kernel's bandwidth sigma^2 (mean squared distance of the sampled pairs).
     #[arg(long, default_value_t = defaults::GAUSSIAN_SIGMA2_SCALE, value_name = "K")]
     pub gaussian_sigma2_scale: f64,
-    /// Refuse to start if the estimated memory exceeds this many GiB (default: available memory).
+    /// Refuse to start if the estimated memory exceeds this many GiB (default: available memory,
+    /// or the container's limit where lower).
     #[arg(long, value_name = "GIB")]
     pub max_memory: Option<f64>,
+    /// Evaluate in tiles of PX (a multiple of 16): the same numbers in a fraction of the memory,
+    /// about 2x the time. auto: only where a stage would not fit the memory limit.
+    #[arg(long, default_value = "auto", value_name = "PX|auto|off", value_parser = parse_tile)]
+    pub tile: TileArg,
     #[command(flatten)]
     pub model: ModelArgs,
+}
+
+/// `--tile` as parsed: the choice, and the edge given where it was rounded.
+pub type TileArg = (TileChoice, Option<usize>);
+
+fn parse_tile(v: &str) -> std::result::Result<TileArg, String> {
+    TileChoice::parse(v).map_err(|e| e.to_string())
 }
 
 /// `nstyle serve`: the web app's address, data and limits.
@@ -379,6 +393,9 @@ pub struct LossesArgs {
     /// Write d(total)/d(image) as float32 .npy [3,H,W], total = L_content + sum of all raw style values.
     #[arg(long, value_name = "FILE")]
     pub grad_out: Option<PathBuf>,
+    /// Evaluate in tiles of PX (a multiple of 16; the same values up to summation order).
+    #[arg(long, default_value = "off", value_name = "PX|off", value_parser = parse_tile)]
+    pub tile: TileArg,
     #[command(flatten)]
     pub model: ModelArgs,
 }
@@ -492,6 +509,8 @@ impl JobArgs {
             init: self.init.clone(),
             gaussian_sigma2_scale: self.gaussian_sigma2_scale,
             max_memory: self.max_memory,
+            tile: self.tile.0,
+            tile_given: self.tile.1,
             weights: self.model.weights.clone(),
             pooling: self.model.pooling.into(),
             conv: self.model.conv.map(Into::into),
@@ -522,6 +541,10 @@ impl LossesArgs {
             pooling: self.model.pooling.into(),
             conv: self.model.conv.map(Into::into),
             weights: self.model.weights.clone(),
+            tile: match self.tile.0 {
+                TileChoice::Core(core) => Some(core),
+                TileChoice::Auto | TileChoice::Off => None,
+            },
         }
     }
 }

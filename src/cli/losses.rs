@@ -11,6 +11,9 @@ use std::process::ExitCode;
 pub fn losses(a: LossesArgs) -> Result<ExitCode> {
     let opts = a.options();
     opts.config()?;
+    if let (Some(given), Some(core)) = (a.tile.1, opts.tile) {
+        eprintln!("note: tile {given} px rounded to {core} px (tiles keep the pooling grid: multiples of 16)");
+    }
     if let Some(p) = &a.grad_out {
         if p.extension().and_then(|e| e.to_str()) != Some("npy") {
             bail!("{}: --grad-out must name a .npy file", p.display());

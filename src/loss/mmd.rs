@@ -13,7 +13,7 @@
 use super::blend::Needs;
 use super::moments::{moment_loss_and_grad, Affine, MomentLoss, Moments, Product};
 use super::stats::{channel_means, normalized_gram};
-use super::tiled::{MomentSums, TileSums};
+use super::tiled::{MomentSums, TileGrad, TileSums, Window};
 use super::{check_channel_count, check_channels, LayerLoss};
 use crate::gemm::{matmul, MatRef};
 use crate::tensor::FeatureMap;
@@ -216,20 +216,50 @@ impl GaussianMmd {
     }
 
     fn compute(&self, f: &FeatureMap, want_grad: bool) -> Result<(f64, Option<FeatureMap>, f64)> {
-        check_channels("mmd-gaussian", f, self.channels)?;
-        if f.positions() != self.generated_positions || self.pairs.is_empty() {
-            return Err(Error::option(format!(
-                "mmd-gaussian needs at least 2 positions per map and a pairing drawn for {} positions",
-                f.positions()
-            )));
-        }
+        self.check_pairing(f.channels, f.positions())?;
         let n = self.channels;
         let x = samples(f);
+        let (loss, gx, sigma2) = self.estimate_at(&x, |j| j, f.positions(), want_grad);
+        let grad = want_grad.then(|| {
+            let mut g = FeatureMap::zeros(f.channels, f.height, f.width);
+            let m = f.positions();
+            for j in 0..m {
+                for c in 0..n {
+                    g.data[c * m + j] = gx[j * n + c] as f32;
+                }
+            }
+            g
+        });
+        Ok((loss, grad, sigma2))
+    }
+
+    fn check_pairing(&self, channels: usize, positions: usize) -> Result<()> {
+        check_channel_count("mmd-gaussian", channels, self.channels)?;
+        if positions != self.generated_positions || self.pairs.is_empty() {
+            return Err(Error::option(format!(
+                "mmd-gaussian needs at least 2 positions per map and a pairing drawn for {positions} positions"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The estimator and its gradient for the current pairing, with the generated samples
+    /// in `x` (`rows` rows of N f64): position `j`'s sample is row `row(j)`. The gradient
+    /// has the same rows.
+    fn estimate_at(
+        &self,
+        x: &[f64],
+        row: impl Fn(usize) -> usize,
+        rows: usize,
+        want_grad: bool,
+    ) -> (f64, Vec<f64>, f64) {
+        let n = self.channels;
         let s = &self.style;
         let d: Vec<[f64; 4]> = self
             .pairs
             .iter()
             .map(|&[a, b, c, dd]| {
+                let (a, b) = (row(a), row(b));
                 let (xa, xb) = (&x[a * n..(a + 1) * n], &x[b * n..(b + 1) * n]);
                 let (sc, sd) = (&s[c * n..(c + 1) * n], &s[dd * n..(dd + 1) * n]);
                 [dist2(xa, xb), dist2(sc, sd), dist2(xa, sd), dist2(xb, sc)]
@@ -245,7 +275,7 @@ impl GaussianMmd {
         let k = |dd: f64| (-dd / (2.0 * sigma2)).exp();
         let mut loss = 0.0;
         let mut gx = if want_grad {
-            vec![0.0f64; x.len()]
+            vec![0.0f64; rows * n]
         } else {
             Vec::new()
         };
@@ -253,6 +283,7 @@ impl GaussianMmd {
             let (kxx, kyy, kxy, kxy2) = (k(q[0]), k(q[1]), k(q[2]), k(q[3]));
             loss += kxx + kyy - kxy - kxy2;
             if want_grad {
+                let (a, b) = (row(a), row(b));
                 let (xa, xb) = (&x[a * n..(a + 1) * n], &x[b * n..(b + 1) * n]);
                 let (sc, sd) = (&s[c * n..(c + 1) * n], &s[dd * n..(dd + 1) * n]);
                 for i in 0..n {
@@ -264,17 +295,94 @@ impl GaussianMmd {
                 }
             }
         }
-        let grad = want_grad.then(|| {
-            let mut g = FeatureMap::zeros(f.channels, f.height, f.width);
-            let m = f.positions();
-            for j in 0..m {
-                for c in 0..n {
-                    g.data[c * m + j] = gx[j * n + c] as f32;
+        (loss / p, gx, sigma2)
+    }
+}
+
+/// Tiled evaluation, exact: the statistics pass gathers the samples of the generated
+/// positions the current pairing uses (at most two per pair), the estimator runs on them,
+/// and the gradient pass reads each tile's positions' gradients back.
+struct SampledSums<'a> {
+    loss: &'a GaussianMmd,
+    /// Position -> row of `x` (`u32::MAX`: not in any pair).
+    slot: Vec<u32>,
+    x: Vec<f64>,
+}
+
+/// The gathered positions' gradients (rows as in `slot`).
+struct SampledGrad {
+    slot: Vec<u32>,
+    gx: Vec<f64>,
+    channels: usize,
+}
+
+impl<'a> SampledSums<'a> {
+    fn new(loss: &'a GaussianMmd) -> Self {
+        let mut slot = vec![u32::MAX; loss.generated_positions];
+        let mut rows = 0u32;
+        for &[a, b, _, _] in &loss.pairs {
+            for j in [a, b] {
+                if slot[j] == u32::MAX {
+                    slot[j] = rows;
+                    rows += 1;
                 }
             }
-            g
-        });
-        Ok((loss / p, grad, sigma2))
+        }
+        SampledSums {
+            loss,
+            slot,
+            x: vec![0.0; rows as usize * loss.channels],
+        }
+    }
+}
+
+impl TileSums for SampledSums<'_> {
+    fn add(&mut self, core: &FeatureMap, at: Window) -> Result<()> {
+        self.loss
+            .check_pairing(core.channels, at.full_height * at.full_width)?;
+        let (n, m) = (core.channels, core.positions());
+        for (local, j) in at.positions().enumerate() {
+            let r = self.slot[j];
+            if r != u32::MAX {
+                let r = r as usize;
+                for c in 0..n {
+                    self.x[r * n + c] = core.data[c * m + local] as f64;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>) -> Result<(f64, Box<dyn TileGrad>)> {
+        let n = self.loss.channels;
+        let slot = &self.slot;
+        let rows = self.x.len() / n.max(1);
+        let (loss, gx, _) = self
+            .loss
+            .estimate_at(&self.x, |j| slot[j] as usize, rows, true);
+        let rule = SampledGrad {
+            slot: self.slot,
+            gx,
+            channels: n,
+        };
+        Ok((loss, Box::new(rule)))
+    }
+}
+
+impl TileGrad for SampledGrad {
+    fn grad(&self, core: &FeatureMap, at: Window) -> FeatureMap {
+        let (n, m) = (self.channels, core.positions());
+        let mut g = FeatureMap::zeros(n, core.height, core.width);
+        for (local, j) in at.positions().enumerate() {
+            let r = self.slot[j];
+            if r != u32::MAX {
+                let r = r as usize;
+                for c in 0..n {
+                    g.data[c * m + local] = self.gx[r * n + c] as f32;
+                }
+            }
+        }
+        g
     }
 }
 
@@ -290,6 +398,10 @@ impl LayerLoss for GaussianMmd {
 
     fn is_stochastic(&self) -> bool {
         true
+    }
+
+    fn tiled(&self) -> Option<Box<dyn TileSums + '_>> {
+        Some(Box::new(SampledSums::new(self)))
     }
 }
 

@@ -38,10 +38,6 @@ pub struct MethodInfo {
     /// each method's default picture at about Gram's point between photo and painting at
     /// the same gamma. 1 except where measured otherwise (docs/QUALITY.md, "Every method").
     pub balance: f64,
-    /// Whether the loss can be evaluated tile by tile, exactly ([`super::tiled`]): the
-    /// moment methods can; the sample methods need the whole map at once (a pairing or a
-    /// sort over every position).
-    pub tiled: bool,
 }
 
 /// Two `n x n` f64 matrices: the target statistics and one working copy.
@@ -84,7 +80,6 @@ methods! {
             build: |m, _| Ok(Box::new(GramLoss::from_target(m.gram.clone(), m.channels)?)),
         },
         balance: 1.0,
-        tiled: true,
     },
     MmdLinear => MethodInfo {
         name: "mmd-linear",
@@ -97,7 +92,6 @@ methods! {
             build: |m, _| Ok(Box::new(LinearMmd::from_mean(m.mean.clone()))),
         },
         balance: 1.0,
-        tiled: true,
     },
     MmdPoly => MethodInfo {
         name: "mmd-poly",
@@ -112,7 +106,6 @@ methods! {
             },
         },
         balance: 1.0,
-        tiled: true,
     },
     MmdGaussian => MethodInfo {
         name: "mmd-gaussian",
@@ -129,7 +122,6 @@ methods! {
         // Measured (one shuffle per step): at gamma 100 the unbiased estimator's noise (its
         // value goes negative) takes over and the picture is noise; at gamma 5 the cat stays.
         balance: 0.05,
-        tiled: false,
     },
     Bn => MethodInfo {
         name: "bn",
@@ -142,7 +134,6 @@ methods! {
             build: |m, _| Ok(Box::new(BnLoss::from_moments(m.mean.clone(), m.variance.clone())?)),
         },
         balance: 1.0,
-        tiled: true,
     },
     Coral => MethodInfo {
         name: "coral",
@@ -157,7 +148,6 @@ methods! {
         // Measured: gamma 100 leaves only the painting (chelsea x starry night, 256 px);
         // gamma 5 keeps the cat as Gram and BN do at 100.
         balance: 0.05,
-        tiled: true,
     },
     W2 => MethodInfo {
         name: "w2",
@@ -173,7 +163,6 @@ methods! {
         },
         // Measured as for coral: its covariance term pulls as hard.
         balance: 0.05,
-        tiled: true,
     },
     SlicedWasserstein => MethodInfo {
         name: "sliced-wasserstein",
@@ -184,7 +173,6 @@ methods! {
         memory: |n, m, ms| 4 * n * ms * 2 + 4 * n * m * 2 + 4 * n * n,
         blend: Blend::Pooled,
         balance: 1.0,
-        tiled: false,
     },
 }
 

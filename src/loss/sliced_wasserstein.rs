@@ -21,7 +21,8 @@
 //! takes fixed directions instead (used as given, not normalised; `resample` leaves them).
 //! Projections are f32 GEMMs (`K N (M_F + M_S)` multiply-adds), sums are f64.
 
-use super::{check_channels, LayerLoss};
+use super::tiled::{TileGrad, TileSums, Window};
+use super::{check_channel_count, LayerLoss};
 use crate::gemm::{matmul, MatRef};
 use crate::tensor::FeatureMap;
 use crate::{Error, Result};
@@ -126,28 +127,27 @@ impl SlicedWassersteinLoss {
     }
 }
 
-impl LayerLoss for SlicedWassersteinLoss {
-    fn loss_and_grad(&self, f: &FeatureMap) -> Result<(f64, FeatureMap)> {
-        use rayon::prelude::*;
-        check_channels("sliced-wasserstein", f, self.style.channels)?;
-        let (n, m_f, m_s, k) = (
-            f.channels,
-            f.positions(),
-            self.style.positions(),
-            self.count,
-        );
+impl SlicedWassersteinLoss {
+    fn check_ready(&self, channels: usize) -> Result<()> {
+        check_channel_count("sliced-wasserstein", channels, self.style.channels)?;
         if self.directions.is_empty() {
             return Err(Error::option(
                 "sliced-wasserstein: no directions drawn yet (resample before evaluating)",
             ));
         }
+        Ok(())
+    }
+
+    /// The loss from the K x M_F projections `res` of every generated position, which it
+    /// overwrites with the scaled residuals `2/(K M_F) (p_i - q_i)` at their positions.
+    fn residuals(&self, res: &mut [f32], m_f: usize) -> Result<f64> {
+        use rayon::prelude::*;
+        let (m_s, k) = (self.style.positions(), self.count);
         if m_f == 0 || m_s == 0 {
             return Err(Error::Shape("sliced-wasserstein: empty feature map".into()));
         }
         let table = quantile_table(m_f, m_s);
         let scale = 2.0 / (k * m_f) as f64;
-        // Projections, then in place the scaled residuals at their positions.
-        let mut res = project(&self.directions, k, f);
         let sums: Vec<f64> = res
             .par_chunks_mut(m_f)
             .zip(self.style_sorted.par_chunks(m_s))
@@ -169,20 +169,36 @@ impl LayerLoss for SlicedWassersteinLoss {
                 sum
             })
             .collect();
-        let loss = sums.iter().sum::<f64>() / (k * m_f) as f64;
-        let mut grad = FeatureMap::zeros(n, f.height, f.width);
-        matmul(
-            &mut grad.data,
-            0,
-            m_f,
-            1,
-            false,
-            MatRef::row_major(&self.directions, k, n).t(),
-            MatRef::row_major(&res, k, m_f),
-            1.0,
-            rayon::current_num_threads(),
-        );
-        Ok((loss, grad))
+        Ok(sums.iter().sum::<f64>() / (k * m_f) as f64)
+    }
+}
+
+/// `D^T Res` (N x M) for the K x N directions and K x M residuals.
+fn back_project(directions: &[f32], k: usize, n: usize, res: &[f32], m: usize) -> Vec<f32> {
+    let mut grad = vec![0.0f32; n * m];
+    matmul(
+        &mut grad,
+        0,
+        m,
+        1,
+        false,
+        MatRef::row_major(directions, k, n).t(),
+        MatRef::row_major(res, k, m),
+        1.0,
+        rayon::current_num_threads(),
+    );
+    grad
+}
+
+impl LayerLoss for SlicedWassersteinLoss {
+    fn loss_and_grad(&self, f: &FeatureMap) -> Result<(f64, FeatureMap)> {
+        self.check_ready(f.channels)?;
+        let (n, m_f, k) = (f.channels, f.positions(), self.count);
+        // Projections, then in place the scaled residuals at their positions.
+        let mut res = project(&self.directions, k, f);
+        let loss = self.residuals(&mut res, m_f)?;
+        let grad = back_project(&self.directions, k, n, &res, m_f);
+        Ok((loss, FeatureMap::from_vec(n, f.height, f.width, grad)?))
     }
 
     fn resample(&mut self, _generated_positions: usize, rng: &mut ChaCha8Rng) {
@@ -193,6 +209,91 @@ impl LayerLoss for SlicedWassersteinLoss {
 
     fn is_stochastic(&self) -> bool {
         !self.fixed
+    }
+
+    fn tiled(&self) -> Option<Box<dyn TileSums + '_>> {
+        Some(Box::new(ProjectionSums {
+            loss: self,
+            projections: Vec::new(),
+            full: None,
+        }))
+    }
+}
+
+/// Tiled evaluation, exact: the sort is global, so the statistics pass keeps every
+/// generated position's K projections (one K x M_F f32 array, about one feature map at
+/// K = N); the residuals computed from them are the gradient pass's rule.
+struct ProjectionSums<'a> {
+    loss: &'a SlicedWassersteinLoss,
+    projections: Vec<f32>,
+    /// The whole map's (height, width) at this layer.
+    full: Option<(usize, usize)>,
+}
+
+impl TileSums for ProjectionSums<'_> {
+    fn add(&mut self, core: &FeatureMap, at: Window) -> Result<()> {
+        self.loss.check_ready(core.channels)?;
+        let k = self.loss.count;
+        let m_full = at.full_height * at.full_width;
+        let (fh, fw) = *self.full.get_or_insert((at.full_height, at.full_width));
+        if (fh, fw) != (at.full_height, at.full_width) {
+            return Err(Error::Shape(
+                "sliced-wasserstein: tiles of different maps".into(),
+            ));
+        }
+        if self.projections.is_empty() {
+            self.projections = vec![0.0; k * m_full];
+        }
+        let p = project(&self.loss.directions, k, core);
+        let m = core.positions();
+        for d in 0..k {
+            let row = &mut self.projections[d * m_full..(d + 1) * m_full];
+            for (local, g) in at.positions().enumerate() {
+                row[g] = p[d * m + local];
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(mut self: Box<Self>) -> Result<(f64, Box<dyn TileGrad>)> {
+        let (fh, fw) = self
+            .full
+            .ok_or_else(|| Error::Shape("no tile was evaluated".into()))?;
+        let loss = self.loss.residuals(&mut self.projections, fh * fw)?;
+        let rule = ResidualGrad {
+            directions: self.loss.directions.clone(),
+            k: self.loss.count,
+            residuals: std::mem::take(&mut self.projections),
+        };
+        Ok((loss, Box::new(rule)))
+    }
+}
+
+/// `D^T Res` at a tile's positions.
+struct ResidualGrad {
+    directions: Vec<f32>,
+    k: usize,
+    residuals: Vec<f32>,
+}
+
+impl TileGrad for ResidualGrad {
+    fn grad(&self, core: &FeatureMap, at: Window) -> FeatureMap {
+        let (n, m, k) = (core.channels, core.positions(), self.k);
+        let m_full = at.full_height * at.full_width;
+        let mut res = vec![0.0f32; k * m];
+        for d in 0..k {
+            let row = &self.residuals[d * m_full..(d + 1) * m_full];
+            for (local, g) in at.positions().enumerate() {
+                res[d * m + local] = row[g];
+            }
+        }
+        let data = back_project(&self.directions, k, n, &res, m);
+        FeatureMap {
+            channels: n,
+            height: core.height,
+            width: core.width,
+            data,
+        }
     }
 }
 

@@ -23,6 +23,17 @@ pub struct Window {
     pub full_width: usize,
 }
 
+impl Window {
+    /// The window's positions as indices into the whole map, in the window's row-major
+    /// order (a tile's core map's order).
+    pub fn positions(self) -> impl Iterator<Item = usize> {
+        (0..self.height).flat_map(move |y| {
+            let row = (self.top + y) * self.full_width + self.left;
+            row..row + self.width
+        })
+    }
+}
+
 /// What one loss accumulates over the tiles of one evaluation.
 pub trait TileSums {
     /// Adds one tile's core: its features `core` (N x `at.height` x `at.width`).

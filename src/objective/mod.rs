@@ -103,7 +103,6 @@ impl<'a> Objective<'a> {
         width: usize,
         cfg: &StyleConfig,
     ) -> Result<Self> {
-        check_tileable(cfg)?;
         let mut groups = Vec::new();
         if let Some(c) = content.filter(|_| cfg.content_weight > 0.0) {
             groups.push(content_group(net, c, (height, width), cfg)?);
@@ -232,7 +231,10 @@ impl<'a> Objective<'a> {
         for t in groups.iter().flat_map(|g| &g.terms) {
             if let Term::Layer { layer, loss, .. } = t {
                 let s = loss.tiled().ok_or_else(|| {
-                    Error::invalid("tile", "is not available for this loss (use --tile off)")
+                    Error::invalid(
+                        "tile",
+                        "is not available for the exact quadratic-time Gaussian MMD (use --tile off)",
+                    )
                 })?;
                 sums.push((*layer, s));
             }
@@ -390,20 +392,6 @@ fn content_group(
             loss: Box::new(ContentLoss::new(p)),
         }],
     })
-}
-
-/// An error when `cfg` asks for tiles and a style method needs the whole map at once.
-fn check_tileable(cfg: &StyleConfig) -> Result<()> {
-    if cfg.tile.is_none() {
-        return Ok(());
-    }
-    match cfg.style.methods().into_iter().find(|m| !m.info().tiled) {
-        Some(m) => Err(Error::invalid(
-            "tile",
-            format!("is not available for the {m} loss yet (it needs the whole map at once: use --tile off)"),
-        )),
-        None => Ok(()),
-    }
 }
 
 /// Adds `k * g` to the sum at `layer` (the first contribution is scaled in place).

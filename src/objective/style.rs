@@ -2,7 +2,7 @@
 //! target comes from one style image or from a weighted blend of several
 //! ([`crate::loss::blend`]: the mixture of the styles' feature distributions).
 
-use super::tiling::visit_cores;
+use super::tiling::{tiled_features, visit_cores};
 use super::{Group, Role, Term};
 use crate::backend::FeatureNet;
 use crate::config::StyleConfig;
@@ -134,10 +134,11 @@ fn build_blended(blends: Vec<LayerBlend>, cfg: &StyleConfig, groups: &mut [Group
     Ok(())
 }
 
-/// The targets' moments computed tile by tile, so that a large painting's activations are
-/// never held at once; every style, one or several, goes through [`LayerBlend`] (a single
-/// style's mixture is its own moments, exactly). Only moment methods come here
-/// ([`super::check_tileable`]).
+/// The targets computed tile by tile, so that a large painting's activations are never
+/// held at once; every style, one or several, goes through [`LayerBlend`] (a single style's
+/// mixture is its own moments, and its pooled sample its own map, exactly). Moment methods
+/// need only the moments, merged over tiles; the sample methods keep the whole style map
+/// (assembled from tiles) as they do untiled.
 fn tiled(
     net: &mut dyn FeatureNet,
     styles: &[(&InputImage, f64)],
@@ -147,7 +148,16 @@ fn tiled(
 ) -> Result<()> {
     let mut blends = layer_blends(styles, cfg)?;
     let layers: Vec<Layer> = cfg.style_layers.iter().map(|l| l.0).collect();
+    let samples = blends.iter().any(LayerBlend::needs_samples);
     for (i, (style, _)) in styles.iter().enumerate() {
+        let size = (style.height, style.width);
+        if samples {
+            let maps = tiled_features(net, &style.data, size, core, &layers)?;
+            for (b, f) in blends.iter_mut().zip(&maps) {
+                b.add(i, f)?;
+            }
+            continue;
+        }
         let mut sums: Vec<Moments> = layers
             .iter()
             .map(|l| Moments::empty(l.channels()))

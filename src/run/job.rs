@@ -144,6 +144,7 @@ impl Job {
                 .as_ref()
                 .map(|c| to_input(&resize(c, w, h)));
             cfg.iterations = max_iterations;
+            cfg.tile = stage.tile;
             let info = StageInfo {
                 stage: k + 1,
                 stages,

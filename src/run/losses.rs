@@ -60,6 +60,7 @@ impl LossesOptions {
                 swd_directions: self.swd_directions.clone(),
             },
             seed: self.seed,
+            tile: self.tile,
             ..StyleConfig::default()
         })
     }

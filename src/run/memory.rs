@@ -16,9 +16,12 @@ pub fn estimate(
     styles: &[(usize, usize)],
     cfg: &StyleConfig,
 ) -> usize {
-    // The styles run through the network one at a time.
-    let (nh, nw) = largest_input((h, w), styles);
+    // The styles run through the network one at a time (tile by tile when tiled).
+    let (nh, nw) = network_input((h, w), styles, cfg);
     let engine = backend.memory(nh, nw, cfg.deepest_layer());
+    if cfg.tile.is_some() {
+        return engine.resident + tiled_buffers(engine, (h, w), styles, cfg);
+    }
     // One feature copy at a time (see `Objective::parts`), one gradient per loss, kept
     // until the backward pass (they become the per-layer sums in place).
     let mut losses = 0usize;
@@ -53,17 +56,93 @@ pub fn estimate(
     if cfg.tv_weight > 0.0 {
         losses += pixels;
     }
-    let optimizer = match cfg.optimizer {
-        OptimizerKind::Lbfgs { history } => (2 * history + 8) * pixels,
-        OptimizerKind::Adam { .. } => 2 * 2 * pixels + 6 * pixels,
-    };
-    // The weights as the caller holds them (f32) and their f16 source (the bundled copy
-    // is mapped into memory as it is read): measured, they were the 0.08 GiB by which
-    // small runs exceeded the estimate.
-    let params: usize = CONVS.iter().map(|c| c.cin * c.cout * 9 + c.cout).sum();
-    let weights = 6 * params;
+    let optimizer = optimizer_bytes(cfg, pixels);
+    let weights = weights_bytes();
     // The feature copies of the loss evaluation and the backward scratch never coexist.
     engine.resident + weights + losses + largest_copy.max(engine.backward_scratch) + optimizer
+}
+
+/// The buffers of a tiled run besides the engine's resident part (the engine holds one
+/// tile): per layer and term the tile's features and gradient, the losses' statistics, the
+/// whole content target, and the image-sized vectors (the optimiser's, the gradient being
+/// summed over tiles, the tile's crop).
+fn tiled_buffers(
+    engine: crate::engine::EngineMemory,
+    (h, w): (usize, usize),
+    styles: &[(usize, usize)],
+    cfg: &StyleConfig,
+) -> usize {
+    let (th, tw) = network_input((h, w), &[], cfg);
+    let mut losses = 0usize;
+    let mut largest_copy = 0usize;
+    for (l, _) in &cfg.style_layers {
+        let (lh, lw) = l.spatial(th, tw);
+        let n = l.channels();
+        let m = lh * lw;
+        // Features copied out of the tile, the core's crop, one gradient per layer.
+        largest_copy = largest_copy.max(2 * 4 * n * m);
+        for (method, _) in &cfg.style.terms {
+            losses += 4 * n * m + (method.info().memory)(n, m, m);
+            // The tile's moments beside the running sums and the style's target.
+            losses += 3 * 8 * n * n;
+        }
+        if styles.len() > 1 {
+            losses += 2 * 8 * n * n + styles.len() * 8 * n;
+        }
+    }
+    let (ch, cw) = cfg.content_layer.spatial(h, w);
+    let (tch, tcw) = cfg.content_layer.spatial(th, tw);
+    let c = cfg.content_layer.channels();
+    // The whole content target (assembled from tiles: one tile's map beside it), the
+    // tile's gradient there.
+    losses += 4 * c * ch * cw + 2 * 4 * c * tch * tcw;
+    let pixels = 3 * h * w * 4;
+    if cfg.tv_weight > 0.0 {
+        losses += pixels;
+    }
+    // The gradient summed over tiles, and the tile's input crop and gradient.
+    let tiles = pixels + 2 * 3 * th * tw * 4;
+    weights_bytes()
+        + losses
+        + largest_copy.max(engine.backward_scratch)
+        + tiles
+        + optimizer_bytes(cfg, pixels)
+}
+
+/// The optimiser's image-sized vectors (its state, the iterate, the bounds, gradients).
+fn optimizer_bytes(cfg: &StyleConfig, pixels: usize) -> usize {
+    match cfg.optimizer {
+        OptimizerKind::Lbfgs { history } => (2 * history + 8) * pixels,
+        OptimizerKind::Adam { .. } => 2 * 2 * pixels + 6 * pixels,
+    }
+}
+
+/// The weights as the caller holds them (f32) and their f16 source (the bundled copy is
+/// mapped into memory as it is read): measured, they were the 0.08 GiB by which small runs
+/// exceeded the estimate.
+fn weights_bytes() -> usize {
+    let params: usize = CONVS.iter().map(|c| c.cin * c.cout * 9 + c.cout).sum();
+    6 * params
+}
+
+/// The largest input the network runs at once: the output's or a style's whole size, or
+/// with tiles ([`StyleConfig::tile`]) the largest tile (core plus halo on both sides,
+/// within the largest image).
+pub fn network_input(
+    output: (usize, usize),
+    styles: &[(usize, usize)],
+    cfg: &StyleConfig,
+) -> (usize, usize) {
+    let (h, w) = largest_input(output, styles);
+    match cfg.tile {
+        None => (h, w),
+        Some(core) => {
+            // Cores are at most one alignment step above `core` (see `tiling::tiles`).
+            let halo = crate::objective::tiling::halo(cfg.deepest_layer());
+            let edge = core + crate::objective::tiling::TILE_ALIGN + 2 * halo;
+            (h.min(edge), w.min(edge))
+        }
+    }
 }
 
 /// The largest image the network sees, `h x w` of the output or of the largest style (the
@@ -122,11 +201,86 @@ pub fn with_allocator_share(buffers: usize, (h, w): (usize, usize), stages: usiz
     kept_small_blocks * buffers as f64 + 2.5 * largest_kept as f64
 }
 
-/// Memory the system can give (Linux's MemAvailable), if known.
+/// Memory this process can get, if known: Linux's MemAvailable, or less where a cgroup
+/// (a container, a Slurm job, a systemd unit) limits the process below it, so that a job
+/// is tiled or refused instead of being killed by the OOM killer.
 pub fn available() -> Option<u64> {
     let s = std::fs::read_to_string("/proc/meminfo").ok()?;
     let line = s.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    Some(line.split_whitespace().nth(1)?.parse::<u64>().ok()? * 1024)
+    let system = line.split_whitespace().nth(1)?.parse::<u64>().ok()? * 1024;
+    Some(match cgroup_headroom() {
+        Some(c) => c.min(system),
+        None => system,
+    })
+}
+
+/// The room left under this process's cgroup memory limit (v2 `memory.max`, v1
+/// `memory.limit_in_bytes`), if it has one: limit - usage + inactive file cache (which the
+/// kernel reclaims before it kills).
+fn cgroup_headroom() -> Option<u64> {
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    cgroup_dirs(&own).into_iter().find_map(|(dir, v2)| {
+        let read = |f: &str| std::fs::read_to_string(dir.join(f)).ok();
+        let (limit, usage, inactive) = if v2 {
+            ("memory.max", "memory.current", "inactive_file")
+        } else {
+            (
+                "memory.limit_in_bytes",
+                "memory.usage_in_bytes",
+                "total_inactive_file",
+            )
+        };
+        headroom(
+            &read(limit)?,
+            &read(usage)?,
+            &read("memory.stat").unwrap_or_default(),
+            inactive,
+        )
+    })
+}
+
+/// Where this process's cgroup memory files may be, from `/proc/self/cgroup`, with whether
+/// each is cgroup v2: its own group's folder, then the mount's root (inside a container the
+/// group's path is often the container's root).
+fn cgroup_dirs(proc_self_cgroup: &str) -> Vec<(std::path::PathBuf, bool)> {
+    let root = std::path::Path::new("/sys/fs/cgroup");
+    let mut dirs = Vec::new();
+    for line in proc_self_cgroup.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (_, controllers, path) = match (parts.next(), parts.next(), parts.next()) {
+            (Some(id), Some(c), Some(p)) => (id, c, p.trim_start_matches('/')),
+            _ => continue,
+        };
+        if controllers.is_empty() {
+            dirs.push((root.join(path), true));
+            dirs.push((root.to_path_buf(), true));
+        } else if controllers.split(',').any(|c| c == "memory") {
+            dirs.push((root.join("memory").join(path), false));
+            dirs.push((root.join("memory"), false));
+        }
+    }
+    dirs
+}
+
+/// `limit - usage + inactive` from the files' text; `None` without a limit (`max`, or v1's
+/// "unlimited" of about 2^63).
+fn headroom(limit: &str, usage: &str, stat: &str, inactive_key: &str) -> Option<u64> {
+    let limit: u64 = limit.trim().parse().ok()?;
+    if limit >= 1 << 60 {
+        return None;
+    }
+    let usage: u64 = usage.trim().parse().ok()?;
+    let inactive = stat
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(inactive_key)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
+        .unwrap_or(0);
+    Some((limit + inactive).saturating_sub(usage))
 }
 
 /// `1.25 GiB`
@@ -137,6 +291,30 @@ pub fn gib(bytes: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cgroup_limit_is_read_from_either_version() {
+        let stat = "active_file 10\ninactive_file 300\nfile 400\n";
+        assert_eq!(
+            headroom("1000\n", "900\n", stat, "inactive_file"),
+            Some(400)
+        );
+        assert_eq!(headroom("max\n", "900\n", stat, "inactive_file"), None);
+        // v1's "no limit" is about 2^63.
+        assert_eq!(
+            headroom("9223372036854771712", "5", "", "total_inactive_file"),
+            None
+        );
+        assert_eq!(headroom("100", "250", "", "total_inactive_file"), Some(0));
+        let dirs = cgroup_dirs("0::/user.slice/job_42\n");
+        assert_eq!(dirs[0], ("/sys/fs/cgroup/user.slice/job_42".into(), true));
+        let dirs = cgroup_dirs("4:memory:/slurm/uid_1/job_7\n3:cpuset:/\n");
+        assert_eq!(
+            dirs[0],
+            ("/sys/fs/cgroup/memory/slurm/uid_1/job_7".into(), false)
+        );
+        assert_eq!(dirs.len(), 2);
+    }
 
     #[test]
     fn the_allocator_share_counts_the_largest_map_the_allocator_keeps() {

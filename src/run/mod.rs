@@ -21,5 +21,5 @@ pub use job::{Job, Outcome};
 pub use losses::{evaluate_losses, LossValues, SizeMismatch};
 pub use options::{InitChoice, LossesOptions, OptimizerChoice, TransferOptions};
 pub use plan::{Plan, StagePlan};
-pub use spec::{InitSpec, JobSpec, Multiscale, StyleImage};
+pub use spec::{InitSpec, JobSpec, Multiscale, StyleImage, TileChoice};
 pub use stage::{optimize, stylize, StageContext, Stylized};

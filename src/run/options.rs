@@ -6,7 +6,7 @@
 //! which is how manifest columns and Python keywords arrive; errors name the option
 //! ([`Error::InvalidValue`]) so each front end spells it its own way.
 
-use super::spec::{InitSpec, JobSpec, Multiscale, StyleImage};
+use super::spec::{InitSpec, JobSpec, Multiscale, StyleImage, TileChoice};
 use crate::backend::Backend;
 use crate::colour::PreserveColors;
 use crate::engine::{ConvAlgorithm, Pooling};
@@ -105,6 +105,10 @@ pub struct TransferOptions {
     pub gaussian_sigma2_scale: f64,
     /// GiB; `None`: the available memory.
     pub max_memory: Option<f64>,
+    /// Tiled evaluation: `auto`, `off` or a tile edge in px.
+    pub tile: TileChoice,
+    /// The edge given when `tile` rounded it to a multiple of 16.
+    pub tile_given: Option<usize>,
     /// `None`: `$NSTYLE_WEIGHTS`, else the bundled copy.
     pub weights: Option<PathBuf>,
     pub pooling: Pooling,
@@ -142,6 +146,8 @@ impl Default for TransferOptions {
             init: defaults::INIT.into(),
             gaussian_sigma2_scale: defaults::GAUSSIAN_SIGMA2_SCALE,
             max_memory: None,
+            tile: TileChoice::Auto,
+            tile_given: None,
             weights: None,
             pooling: Pooling::Average,
             conv: None,
@@ -256,6 +262,7 @@ impl TransferOptions {
         "init",
         "gaussian-sigma2-scale",
         "max-memory",
+        "tile",
         "weights",
         "pooling",
         "conv",
@@ -319,6 +326,7 @@ impl TransferOptions {
             "init" => self.init = v.into(),
             "gaussian-sigma2-scale" => self.gaussian_sigma2_scale = float(option, v)?,
             "max-memory" => self.max_memory = Some(float(option, v)?),
+            "tile" => (self.tile, self.tile_given) = TileChoice::parse(v)?,
             "weights" => self.weights = Some(PathBuf::from(v)),
             "pooling" => self.pooling = pooling(v)?,
             "conv" => self.conv = Some(conv(v)?),
@@ -469,6 +477,8 @@ impl TransferOptions {
             init,
             fit_history: self.history.is_none(),
             memory_limit: self.max_memory.map(|g| g * (1u64 << 30) as f64),
+            tile: self.tile,
+            tile_given: self.tile_given,
             config,
             ..spec
         })
@@ -496,6 +506,8 @@ pub struct LossesOptions {
     /// `None`: im2col, so reference numbers carry no Winograd rounding.
     pub conv: Option<ConvAlgorithm>,
     pub weights: Option<PathBuf>,
+    /// Evaluate in tiles with cores of this many px (`None`: the whole image at once).
+    pub tile: Option<usize>,
 }
 
 impl Default for LossesOptions {
@@ -513,6 +525,7 @@ impl Default for LossesOptions {
             pooling: Pooling::Average,
             conv: None,
             weights: None,
+            tile: None,
         }
     }
 }
@@ -531,6 +544,7 @@ impl LossesOptions {
         "pooling",
         "conv",
         "weights",
+        "tile",
     ];
 
     pub fn canonical_name(name: &str) -> Option<&'static str> {
@@ -556,6 +570,12 @@ impl LossesOptions {
             "pooling" => self.pooling = pooling(v)?,
             "conv" => self.conv = Some(conv(v)?),
             "weights" => self.weights = Some(PathBuf::from(v)),
+            "tile" => {
+                self.tile = match TileChoice::parse(v)?.0 {
+                    TileChoice::Core(core) => Some(core),
+                    TileChoice::Auto | TileChoice::Off => None,
+                }
+            }
             _ => unreachable!("every name in NAMES is handled"),
         }
         Ok(())

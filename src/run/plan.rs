@@ -9,8 +9,9 @@
 //! settle the layout cheaply; the fine stages start close to a solution.
 
 use super::memory;
-use super::spec::{JobSpec, Multiscale};
+use super::spec::{JobSpec, Multiscale, TileChoice};
 use crate::colour::PreserveColors;
+use crate::config::StyleConfig;
 use crate::image_io::fit_long_edge;
 use crate::loss::blend::normalised_weights;
 use crate::optim::OptimizerKind;
@@ -46,6 +47,8 @@ pub struct StagePlan {
     /// Every style image's size, in the job's order.
     pub style_sizes: Vec<Size>,
     pub max_iterations: usize,
+    /// Core edge of the tiles this stage is evaluated in (`None`: untiled).
+    pub tile: Option<usize>,
 }
 
 /// Everything decided before the run.
@@ -189,6 +192,7 @@ impl Plan {
                     } else {
                         spec.stage_iterations
                     },
+                    tile: None,
                 }
             })
             .collect();
@@ -214,31 +218,17 @@ impl Plan {
         Ok(plan)
     }
 
-    /// Estimates the peak; gives up L-BFGS history (down to [`MIN_AUTO_HISTORY`]) when
-    /// allowed, and refuses a job that still does not fit.
+    /// Decides each stage's tiling and estimates the peak; gives up L-BFGS history (down
+    /// to [`MIN_AUTO_HISTORY`]) when allowed, and refuses a job that still does not fit.
     fn fit_memory(&mut self, spec: &JobSpec) -> Result<()> {
         let mut cfg = spec.config.clone();
-        let output = (self.height, self.width);
-        // The styles the objective runs (a zero weight leaves an image out).
-        let styles: Vec<(usize, usize)> = self
-            .style_sizes
-            .iter()
-            .zip(&self.style_weights)
-            .filter(|(_, w)| **w > 0.0)
-            .map(|(s, _)| (s.height, s.width))
-            .collect();
-        let largest = memory::largest_input(output, &styles);
-        let estimate = |cfg: &_| {
-            let buffers = memory::estimate(&spec.backend, output, &styles, cfg);
-            memory::with_allocator_share(buffers, largest, self.stages.len())
-        };
-        let mut bytes = estimate(&cfg);
         let limit = spec
             .memory_limit
             // The estimate includes the allocator's share (`with_allocator_share`); keep 3% of the
             // available memory for everything else. (It was 10% while the estimate left the
             // allocator out and ran 4-8% low.)
             .or(memory::available().map(|b| 0.97 * b as f64));
+        let (mut tiles, mut bytes) = self.tile_and_estimate(spec, &cfg, limit);
         if let Some(limit) = limit {
             // Each L-BFGS correction pair costs two image-sized vectors.
             if let (OptimizerKind::Lbfgs { history: chosen }, true) =
@@ -248,7 +238,7 @@ impl Plan {
                 while bytes > limit && history > MIN_AUTO_HISTORY {
                     history -= 1;
                     cfg.optimizer = OptimizerKind::Lbfgs { history };
-                    bytes = estimate(&cfg);
+                    (tiles, bytes) = self.tile_and_estimate(spec, &cfg, limit.into());
                 }
                 if history != chosen && bytes <= limit {
                     self.notes.push(format!(
@@ -268,10 +258,107 @@ impl Plan {
             }
             self.memory_limit = Some(limit as u64);
         }
+        for (stage, tile) in self.stages.iter_mut().zip(&tiles) {
+            stage.tile = *tile;
+        }
+        if let (Some(given), TileChoice::Core(core)) = (spec.tile_given, spec.tile) {
+            self.notes.push(format!(
+                "tile {given} px rounded to {core} px (tiles keep the pooling grid: multiples of 16)"
+            ));
+        }
+        if let Some(note) = tiling_note(&self.stages, &spec.config) {
+            self.notes.push(note);
+        }
         self.memory_bytes = bytes as u64;
         self.optimizer = cfg.optimizer;
         Ok(())
     }
+
+    /// Every stage's tile core (as `spec.tile` says, `Auto` against `limit`) and the
+    /// largest stage estimate with those tiles.
+    fn tile_and_estimate(
+        &self,
+        spec: &JobSpec,
+        cfg: &StyleConfig,
+        limit: Option<f64>,
+    ) -> (Vec<Option<usize>>, f64) {
+        let count = self.stages.len();
+        let mut peak = 0.0f64;
+        let mut tiles = Vec::with_capacity(count);
+        for stage in &self.stages {
+            let styles = self.style_inputs(stage);
+            let bytes = |tile: Option<usize>| {
+                let cfg = StyleConfig {
+                    tile,
+                    ..cfg.clone()
+                };
+                stage_bytes(spec, stage, &styles, &cfg, count)
+            };
+            let longest = styles
+                .iter()
+                .fold(stage.height.max(stage.width), |m, &(h, w)| m.max(h).max(w));
+            let tile = match spec.tile {
+                TileChoice::Off => None,
+                TileChoice::Core(core) => (core < longest).then_some(core),
+                TileChoice::Auto => match limit {
+                    Some(limit) if bytes(None) > limit => {
+                        let fits = AUTO_TILES
+                            .iter()
+                            .find(|&&c| c < longest && bytes(Some(c)) <= limit);
+                        let smallest = AUTO_TILES.iter().rev().find(|&&c| c < longest);
+                        fits.or(smallest).copied()
+                    }
+                    _ => None,
+                },
+            };
+            peak = peak.max(bytes(tile));
+            tiles.push(tile);
+        }
+        (tiles, peak)
+    }
+
+    /// The `(height, width)` of the style images a stage runs (a zero weight leaves one out).
+    fn style_inputs(&self, stage: &StagePlan) -> Vec<(usize, usize)> {
+        stage
+            .style_sizes
+            .iter()
+            .zip(&self.style_weights)
+            .filter(|(_, w)| **w > 0.0)
+            .map(|(s, _)| (s.height, s.width))
+            .collect()
+    }
+}
+
+/// Tile cores `TileChoice::Auto` tries, largest (fastest: least halo) first.
+pub const AUTO_TILES: &[usize] = &[1024, 768, 512, 384, 256, 128];
+
+/// The estimate of one stage of a job of `stages` stages.
+fn stage_bytes(
+    spec: &JobSpec,
+    stage: &StagePlan,
+    styles: &[(usize, usize)],
+    cfg: &StyleConfig,
+    stages: usize,
+) -> f64 {
+    let output = (stage.height, stage.width);
+    let buffers = memory::estimate(&spec.backend, output, styles, cfg);
+    let largest = memory::network_input(output, styles, cfg);
+    memory::with_allocator_share(buffers, largest, stages)
+}
+
+/// `tiled evaluation: 512 px tiles (halo 96 px) at 2715 and 3840 px`, where any stage is tiled.
+fn tiling_note(stages: &[StagePlan], cfg: &StyleConfig) -> Option<String> {
+    let tiled: Vec<&StagePlan> = stages.iter().filter(|s| s.tile.is_some()).collect();
+    let core = tiled.first()?.tile?;
+    let sizes: Vec<String> = tiled
+        .iter()
+        .map(|s| s.width.max(s.height).to_string())
+        .collect();
+    let halo = crate::objective::tiling::halo(cfg.deepest_layer());
+    Some(format!(
+        "tiled evaluation (exact): {core} px tiles with a {halo} px halo at {} px",
+        sizes.join(", ")
+    ))
 }
 
 /// The long edge of the style images at the output size: `style-size`, or `style-scale`

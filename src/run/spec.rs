@@ -16,6 +16,47 @@ pub enum Multiscale {
     Off,
 }
 
+/// Whether to evaluate the objective tile by tile ([`crate::objective::tiling`]: the same
+/// numbers in the memory of one tile's activations, at the cost of a second forward pass
+/// and the halos' overlap).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TileChoice {
+    /// Untiled where the stage fits the memory limit; else the largest core that fits.
+    Auto,
+    /// Never (a job that does not fit is refused).
+    Off,
+    /// Cores of this many px at every stage larger than one core (a multiple of 16).
+    Core(usize),
+}
+
+impl TileChoice {
+    /// `auto`, `off`, or a core edge in px, rounded to the nearest multiple of 16 (at
+    /// least 16); the second value says when it was rounded.
+    pub fn parse(v: &str) -> crate::Result<(TileChoice, Option<usize>)> {
+        use crate::objective::tiling::TILE_ALIGN;
+        let bad = || {
+            crate::Error::invalid(
+                "tile",
+                format!(
+                    "must be auto, off or a tile edge in px (a positive whole number), got '{v}'"
+                ),
+            )
+        };
+        match v.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok((TileChoice::Auto, None)),
+            "off" => Ok((TileChoice::Off, None)),
+            n => {
+                let px: usize = n.parse().map_err(|_| bad())?;
+                if px == 0 {
+                    return Err(bad());
+                }
+                let core = ((px + TILE_ALIGN / 2) / TILE_ALIGN).max(1) * TILE_ALIGN;
+                Ok((TileChoice::Core(core), (core != px).then_some(px)))
+            }
+        }
+    }
+}
+
 /// Where the first stage starts.
 #[derive(Clone, Debug)]
 pub enum InitSpec {
@@ -66,6 +107,10 @@ pub struct JobSpec {
     /// Refuse jobs whose estimate exceeds this many bytes (`None`: 97% of the available
     /// memory, where the system says).
     pub memory_limit: Option<f64>,
+    /// Tiled evaluation per stage (the plan decides `Auto`).
+    pub tile: TileChoice,
+    /// The tile edge the user gave where `tile` rounded it (the plan says so).
+    pub tile_given: Option<usize>,
     pub backend: Backend,
     /// Emit a snapshot event every this many iterations.
     pub snapshot_every: Option<usize>,
@@ -93,6 +138,8 @@ impl JobSpec {
             init: InitSpec::Noise,
             fit_history: true,
             memory_limit: None,
+            tile: TileChoice::Auto,
+            tile_given: None,
             backend,
             snapshot_every: None,
             config: StyleConfig::default(),

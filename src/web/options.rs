@@ -46,6 +46,7 @@ pub const MORE: &[&str] = &[
     "swd-projections",
     "gaussian-sigma2-scale",
     "max-memory",
+    "tile",
 ];
 
 /// Every offered option as the page builds its form: name, help, default, choices.
