@@ -218,6 +218,28 @@ impl Plan {
         Ok(plan)
     }
 
+    /// Lowers the L-BFGS history in `cfg` (each correction pair costs two image-sized
+    /// vectors) until the run fits `limit` or the history reaches [`MIN_AUTO_HISTORY`].
+    fn shorten_history(
+        &self,
+        spec: &JobSpec,
+        cfg: &mut StyleConfig,
+        limit: f64,
+        min_core: usize,
+    ) -> (Vec<Option<usize>>, f64) {
+        let (mut tiles, mut bytes) = self.tile_and_estimate(spec, cfg, limit.into(), min_core);
+        while let OptimizerKind::Lbfgs { history } = cfg.optimizer {
+            if bytes <= limit || history <= MIN_AUTO_HISTORY {
+                break;
+            }
+            cfg.optimizer = OptimizerKind::Lbfgs {
+                history: history - 1,
+            };
+            (tiles, bytes) = self.tile_and_estimate(spec, cfg, limit.into(), min_core);
+        }
+        (tiles, bytes)
+    }
+
     /// Decides each stage's tiling and estimates the peak; gives up L-BFGS history (down
     /// to [`MIN_AUTO_HISTORY`]) when allowed, and refuses a job that still does not fit.
     fn fit_memory(&mut self, spec: &JobSpec) -> Result<()> {
@@ -228,18 +250,25 @@ impl Plan {
             // available memory for everything else. (It was 10% while the estimate left the
             // allocator out and ran 4-8% low.)
             .or(memory::available().map(|b| 0.97 * b as f64));
-        let (mut tiles, mut bytes) = self.tile_and_estimate(spec, &cfg, limit);
+        // Large tiles first: below PREFERRED_MIN_TILE the halos' overlap costs more time
+        // than a shorter L-BFGS history costs progress; smaller tiles only where that fails.
+        let (mut tiles, mut bytes) = self.tile_and_estimate(spec, &cfg, limit, PREFERRED_MIN_TILE);
         if let Some(limit) = limit {
-            // Each L-BFGS correction pair costs two image-sized vectors.
-            if let (OptimizerKind::Lbfgs { history: chosen }, true) =
-                (cfg.optimizer, spec.fit_history)
-            {
-                let mut history = chosen;
-                while bytes > limit && history > MIN_AUTO_HISTORY {
-                    history -= 1;
-                    cfg.optimizer = OptimizerKind::Lbfgs { history };
-                    (tiles, bytes) = self.tile_and_estimate(spec, &cfg, limit.into());
+            // Where large tiles do not fit even with the shortest history, smaller ones
+            // with that history (rather than a longer history with still smaller tiles).
+            for min_core in [PREFERRED_MIN_TILE, 0] {
+                (tiles, bytes) = if spec.fit_history {
+                    self.shorten_history(spec, &mut cfg, limit, min_core)
+                } else {
+                    self.tile_and_estimate(spec, &cfg, limit.into(), min_core)
+                };
+                if bytes <= limit {
+                    break;
                 }
+            }
+            if let (OptimizerKind::Lbfgs { history: chosen }, OptimizerKind::Lbfgs { history }) =
+                (spec.config.optimizer, cfg.optimizer)
+            {
                 if history != chosen && bytes <= limit {
                     self.notes.push(format!(
                         "L-BFGS history lowered from {chosen} to {history} to fit in {}",
@@ -281,6 +310,7 @@ impl Plan {
         spec: &JobSpec,
         cfg: &StyleConfig,
         limit: Option<f64>,
+        min_core: usize,
     ) -> (Vec<Option<usize>>, f64) {
         let count = self.stages.len();
         let mut peak = 0.0f64;
@@ -302,11 +332,10 @@ impl Plan {
                 TileChoice::Core(core) => (core < longest).then_some(core),
                 TileChoice::Auto => match limit {
                     Some(limit) if bytes(None) > limit => {
-                        let fits = AUTO_TILES
-                            .iter()
-                            .find(|&&c| c < longest && bytes(Some(c)) <= limit);
-                        let smallest = AUTO_TILES.iter().rev().find(|&&c| c < longest);
-                        fits.or(smallest).copied()
+                        let mut cores =
+                            AUTO_TILES.iter().filter(|&&c| c < longest && c >= min_core);
+                        let fits = cores.clone().find(|&&c| bytes(Some(c)) <= limit);
+                        fits.or(cores.next_back()).copied()
                     }
                     _ => None,
                 },
@@ -331,6 +360,9 @@ impl Plan {
 
 /// Tile cores `TileChoice::Auto` tries, largest (fastest: least halo) first.
 pub const AUTO_TILES: &[usize] = &[1024, 768, 512, 384, 256, 128];
+/// `Auto` lowers the L-BFGS history before it takes tiles under this edge: with the
+/// 96 px halo of relu5_1 a 512 px tile computes 2x its own pixels, a 128 px one 5.4x.
+pub const PREFERRED_MIN_TILE: usize = 512;
 
 /// The estimate of one stage of a job of `stages` stages.
 fn stage_bytes(
@@ -348,16 +380,26 @@ fn stage_bytes(
 
 /// `tiled evaluation: 512 px tiles (halo 96 px) at 2715 and 3840 px`, where any stage is tiled.
 fn tiling_note(stages: &[StagePlan], cfg: &StyleConfig) -> Option<String> {
-    let tiled: Vec<&StagePlan> = stages.iter().filter(|s| s.tile.is_some()).collect();
-    let core = tiled.first()?.tile?;
-    let sizes: Vec<String> = tiled
+    let mut groups: Vec<(usize, Vec<String>)> = Vec::new();
+    for stage in stages {
+        let Some(core) = stage.tile else { continue };
+        let edge = stage.width.max(stage.height).to_string();
+        match groups.last_mut() {
+            Some((last, edges)) if *last == core => edges.push(edge),
+            _ => groups.push((core, vec![edge])),
+        }
+    }
+    if groups.is_empty() {
+        return None;
+    }
+    let parts: Vec<String> = groups
         .iter()
-        .map(|s| s.width.max(s.height).to_string())
+        .map(|(core, edges)| format!("{core} px tiles at {} px", edges.join(", ")))
         .collect();
     let halo = crate::objective::tiling::halo(cfg.deepest_layer());
     Some(format!(
-        "tiled evaluation (exact): {core} px tiles with a {halo} px halo at {} px",
-        sizes.join(", ")
+        "tiled evaluation (exact): {} with a {halo} px halo",
+        parts.join("; ")
     ))
 }
 
@@ -529,6 +571,39 @@ mod tests {
         assert!(err(&s).contains("must not all be zero"), "{}", err(&s));
         s.styles.clear();
         assert!(err(&s).contains("no style image"), "{}", err(&s));
+    }
+
+    #[test]
+    fn auto_tiles_only_what_does_not_fit_and_off_refuses_it() {
+        let mut s = spec(Some((2048, 1152)), &[(512, 512)]);
+        s.size = 2048;
+        s.fit_history = false;
+        let untiled = Plan::new(&s).unwrap();
+        assert!(untiled.stages.iter().all(|st| st.tile.is_none()));
+        let limit = 0.6 * untiled.memory_bytes as f64;
+        s.memory_limit = Some(limit);
+        let tiled = Plan::new(&s).unwrap();
+        let core = tiled
+            .stages
+            .last()
+            .unwrap()
+            .tile
+            .expect("the last stage tiled");
+        assert!(super::AUTO_TILES.contains(&core) && core >= super::PREFERRED_MIN_TILE);
+        assert!(tiled.memory_bytes as f64 <= limit);
+        assert!(tiled
+            .notes
+            .iter()
+            .any(|n| n.starts_with("tiled evaluation (exact)")));
+        s.tile = crate::run::spec::TileChoice::Off;
+        assert!(err(&s).contains("needs about"), "{}", err(&s));
+        // History is given up before tiles go under the preferred edge.
+        s.tile = crate::run::spec::TileChoice::Auto;
+        s.fit_history = true;
+        s.memory_limit = Some(1.0 * tiled.memory_bytes as f64);
+        let shorter = Plan::new(&s).unwrap();
+        let last = shorter.stages.last().unwrap().tile.unwrap();
+        assert!(last >= super::PREFERRED_MIN_TILE, "{last}");
     }
 
     #[test]
