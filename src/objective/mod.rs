@@ -54,6 +54,9 @@ pub struct Objective<'a> {
     scale: f64,
     /// Core edge of the tiles when evaluated tile by tile ([`tiling`]).
     tile: Option<usize>,
+    /// The tile the network holds after the statistics pass, for the gradient pass to
+    /// start with (once: its backward pass consumes the activations).
+    held: Option<tiling::Held>,
     rng: ChaCha8Rng,
     /// Breakdown at the last evaluated point.
     pub last: Breakdown,
@@ -137,6 +140,7 @@ impl<'a> Objective<'a> {
             gamma: cfg.style_weight,
             scale: 1.0,
             tile: cfg.tile,
+            held: None,
             rng: ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x5eed_6a55),
             last: Breakdown::default(),
         };
@@ -187,6 +191,7 @@ impl<'a> Objective<'a> {
             .map(|g| g.terms.iter().map(|_| None).collect())
             .collect();
         if let Some(&deepest) = self.layers.last() {
+            self.held = None;
             self.net.run(x, self.height, self.width, deepest)?;
         }
         for &layer in &self.layers {
@@ -226,7 +231,9 @@ impl<'a> Objective<'a> {
     /// each layer term's gradient as its rule.
     fn tiled_parts(&mut self, x: &[f32], core: usize) -> Result<Parts> {
         let (h, w) = (self.height, self.width);
-        let Objective { net, groups, .. } = self;
+        let Objective {
+            net, groups, held, ..
+        } = self;
         let mut sums: Vec<(Layer, Box<dyn TileSums + '_>)> = Vec::new();
         for t in groups.iter().flat_map(|g| &g.terms) {
             if let Term::Layer { layer, loss, .. } = t {
@@ -239,7 +246,7 @@ impl<'a> Objective<'a> {
                 sums.push((*layer, s));
             }
         }
-        tiling::accumulate(&mut **net, x, (h, w), core, &mut sums)?;
+        *held = tiling::accumulate(&mut **net, x, (h, w), core, &mut sums)?;
         let mut finished = sums.into_iter();
         let mut parts = Vec::with_capacity(groups.len());
         for g in groups.iter() {
@@ -287,7 +294,8 @@ impl<'a> Objective<'a> {
             let rules: Vec<(Layer, f32, &dyn TileGrad)> =
                 rules.iter().map(|(l, k, r)| (*l, *k, &**r)).collect();
             let size = (self.height, self.width);
-            tiling::gradient(&mut *self.net, x, size, core, &rules)?
+            let held = self.held.take();
+            tiling::gradient(&mut *self.net, x, size, core, &rules, held)?
         } else if per_layer.is_empty() {
             vec![0.0; 3 * self.height * self.width]
         } else {

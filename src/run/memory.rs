@@ -133,14 +133,18 @@ pub fn network_input(
     styles: &[(usize, usize)],
     cfg: &StyleConfig,
 ) -> (usize, usize) {
-    let (h, w) = largest_input(output, styles);
     match cfg.tile {
-        None => (h, w),
+        None => largest_input(output, styles),
         Some(core) => {
-            // Cores are at most one alignment step above `core` (see `tiling::tiles`).
+            // The largest tile input (core plus the halo inside the image) of the output
+            // and of each style image, dimension by dimension.
             let halo = crate::objective::tiling::halo(cfg.deepest_layer());
-            let edge = core + crate::objective::tiling::TILE_ALIGN + 2 * halo;
-            (h.min(edge), w.min(edge))
+            std::iter::once(output)
+                .chain(styles.iter().copied())
+                .flat_map(|(h, w)| crate::objective::tiling::tiles(h, w, core, halo))
+                .fold((0, 0), |(h, w), t| {
+                    (h.max(t.input.height), w.max(t.input.width))
+                })
         }
     }
 }
