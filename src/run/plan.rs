@@ -250,12 +250,13 @@ impl Plan {
             // available memory for everything else. (It was 10% while the estimate left the
             // allocator out and ran 4-8% low.)
             .or(memory::available().map(|b| 0.97 * b as f64));
-        // Large tiles first: below PREFERRED_MIN_TILE the halos' overlap costs more time
-        // than a shorter L-BFGS history costs progress; smaller tiles only where that fails.
-        let (mut tiles, mut bytes) = self.tile_and_estimate(spec, &cfg, limit, PREFERRED_MIN_TILE);
+        // Without a limit nothing is tiled automatically and no history is given up.
+        let (mut tiles, mut bytes) = self.tile_and_estimate(spec, &cfg, None, 0);
         if let Some(limit) = limit {
-            // Where large tiles do not fit even with the shortest history, smaller ones
-            // with that history (rather than a longer history with still smaller tiles).
+            // Large tiles first: below PREFERRED_MIN_TILE the halos' overlap costs more time
+            // than a shorter L-BFGS history costs progress. Where large tiles do not fit even
+            // with the shortest history, smaller ones with that history (rather than a
+            // longer history with still smaller tiles).
             for min_core in [PREFERRED_MIN_TILE, 0] {
                 (tiles, bytes) = if spec.fit_history {
                     self.shorten_history(spec, &mut cfg, limit, min_core)
@@ -378,7 +379,8 @@ fn stage_bytes(
     memory::with_allocator_share(buffers, largest, stages)
 }
 
-/// `tiled evaluation: 512 px tiles (halo 96 px) at 2715 and 3840 px`, where any stage is tiled.
+/// `tiled evaluation (exact): 1024 px tiles at 2715 px; 512 px tiles at 3840 px with a 96 px
+/// halo`, where any stage is tiled.
 fn tiling_note(stages: &[StagePlan], cfg: &StyleConfig) -> Option<String> {
     let mut groups: Vec<(usize, Vec<String>)> = Vec::new();
     for stage in stages {
